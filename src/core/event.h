@@ -1,0 +1,65 @@
+// Events and issuances: the values that flow through the pipeline. No I/O here.
+//
+// Invariants: an Event that passed ValidateEvent has a valid id, 1 <= total <=
+// kMaxTotal and 1 <= per_user <= kMaxPerUser. An Issuance names one coupon:
+// seq is in 1..total, user_seq in 1..per_user, and coupon_id is a pure
+// function of (event_id, seq), so any component can derive it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+namespace firstcome {
+
+inline constexpr std::int64_t kMaxTotal = 1'000'000'000;
+inline constexpr std::int32_t kMaxPerUser = 1000;
+inline constexpr std::size_t kMaxIdLength = 64;
+
+// Milliseconds since the Unix epoch (UTC).
+using UnixMillis = std::int64_t;
+
+struct Event {
+  std::string id;
+  std::string name;
+  std::int64_t total = 0;
+  std::int32_t per_user = 1;
+  std::optional<UnixMillis> starts_at;
+  std::optional<UnixMillis> ends_at;
+  UnixMillis created_at = 0;
+};
+
+enum class EventPhase { kScheduled, kOpen, kEnded };
+
+// Where `now` falls relative to the event's window (sold-out is decided by counts,
+// not by time, so it is not a phase).
+EventPhase PhaseAt(const Event& event, UnixMillis now);
+
+struct Issuance {
+  std::string event_id;
+  std::string user_id;
+  std::int64_t seq = 0;       // 1..total, unique per event
+  std::int32_t user_seq = 0;  // 1..per_user, unique per (event, user)
+  std::string coupon_id;      // CouponId(event_id, seq)
+  UnixMillis issued_at = 0;
+};
+
+// Identifiers: 1..64 characters of A-Z a-z 0-9 . _ - : @
+bool IsValidId(std::string_view id);
+
+// Checks id, total, per_user, name length and that ends_at > starts_at.
+Status ValidateEvent(const Event& event);
+
+std::string CouponId(std::string_view event_id, std::int64_t seq);
+
+UnixMillis NowMillis();
+
+// RFC 3339 ("2026-11-25T10:00:00Z", "2026-11-25T10:00:00.250+09:00").
+Result<UnixMillis> ParseRfc3339(std::string_view text);
+// Always UTC with a 'Z'; milliseconds only when non-zero.
+std::string FormatRfc3339(UnixMillis millis);
+
+}  // namespace firstcome
