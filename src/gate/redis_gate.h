@@ -1,0 +1,39 @@
+// RedisGate: the distributed Gate. One Lua script decides each admission in one
+// atomic step on the Redis server; requests are pipelined over a small pool of
+// connections. Keys are hash-tagged by event ({event}) so one event lives in
+// one cluster slot.
+//
+// Keys of one event E (all in the slot of "{E}"):
+//   fc:{E}:count  admitted count (admissions minus releases)
+//   fc:{E}:next   highest seq ever handed out
+//   fc:{E}:users  hash user -> "seq:user_seq[,seq:user_seq...]"
+//   fc:{E}:free   sorted set of released seqs (score = seq), handed out first
+// Invariants (kept by the scripts, which Redis runs atomically): count = number
+// of (user, seq) pairs in users; every seq in 1..next is either held by exactly
+// one user or in free; count <= total.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "gate/gate.h"
+
+namespace firstcome {
+
+struct RedisGateOptions {
+  std::string url = "redis://127.0.0.1:6379";  // redis://host:port[/db]
+  int connections = 4;
+  std::chrono::milliseconds timeout{1000};
+  // How long a locally cached sold-out flag is trusted before asking again.
+  std::chrono::milliseconds sold_out_cache{500};
+  // Bound of the admit queue; a full queue answers Unavailable at once.
+  std::size_t max_queued = 10000;
+};
+
+// Connects (one control connection, scripts loaded) before returning, so a
+// wrong URL or an unreachable Redis is reported here as Unavailable/Invalid.
+Result<std::unique_ptr<Gate>> OpenRedisGate(const RedisGateOptions& options);
+
+}  // namespace firstcome

@@ -1,0 +1,786 @@
+// KafkaLog on librdkafka's C API (see kafka_log.h for the contract).
+//
+// Threads: one poll thread serves the producer's callbacks (delivery reports
+// answer appends, error_cb notices when every broker is down); one monitor
+// thread probes the cluster while it is down so appends come back by
+// themselves. A LogReader is used by one thread at a time (the consumer's).
+//
+// Record format, version 1 (small, text, readable with any Kafka tool):
+//   key   = event_id '\0' user_id        (same key → same partition → order)
+//   value = "1|event_id|user_id|seq|user_seq|issued_at"
+// coupon_id is not stored: it is CouponId(event_id, seq). Ids never contain
+// '|' (IsValidId), and a record that does not parse is skipped, never fatal.
+#include "log/kafka_log.h"
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+#include <vector>
+
+namespace firstcome {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr std::string_view kRecordVersion = "1";
+// Health answers are reused this long so /healthz stays cheap.
+constexpr milliseconds kHealthCacheFor{1000};
+constexpr milliseconds kProbeTimeout{500};
+
+int Ms(milliseconds d) {
+  return static_cast<int>(std::clamp<milliseconds::rep>(d.count(), 0, 1'000'000'000));
+}
+
+int RemainingMs(Clock::time_point deadline) {
+  return Ms(std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
+}
+
+// ---- record encoding ----
+
+std::string EncodeKey(const Issuance& i) {
+  std::string key = i.event_id;
+  key.push_back('\0');
+  key += i.user_id;
+  return key;
+}
+
+std::string EncodeValue(const Issuance& i) {
+  std::string v;
+  v.reserve(i.event_id.size() + i.user_id.size() + 48);
+  v += kRecordVersion;
+  v += '|';
+  v += i.event_id;
+  v += '|';
+  v += i.user_id;
+  v += '|';
+  v += std::to_string(i.seq);
+  v += '|';
+  v += std::to_string(i.user_seq);
+  v += '|';
+  v += std::to_string(i.issued_at);
+  return v;
+}
+
+template <class Int>
+bool ParseInt(std::string_view text, Int* out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && end == text.data() + text.size() && !text.empty();
+}
+
+std::optional<Issuance> DecodeValue(std::string_view v) {
+  std::string_view fields[6];
+  std::size_t n = 0;
+  while (n < 6) {
+    std::size_t bar = v.find('|');
+    fields[n++] = v.substr(0, bar);
+    if (bar == std::string_view::npos) break;
+    v.remove_prefix(bar + 1);
+  }
+  if (n != 6 || fields[0] != kRecordVersion) return std::nullopt;
+  // The last field must not hide further separators.
+  if (fields[5].find('|') != std::string_view::npos) return std::nullopt;
+  Issuance i;
+  i.event_id = std::string(fields[1]);
+  i.user_id = std::string(fields[2]);
+  if (!IsValidId(i.event_id) || !IsValidId(i.user_id)) return std::nullopt;
+  if (!ParseInt(fields[3], &i.seq) || !ParseInt(fields[4], &i.user_seq) ||
+      !ParseInt(fields[5], &i.issued_at) || i.seq < 1 || i.user_seq < 1) {
+    return std::nullopt;
+  }
+  i.coupon_id = CouponId(i.event_id, i.seq);
+  return i;
+}
+
+std::optional<Issuance> DecodeMessage(const rd_kafka_message_t* m) {
+  if (m->payload == nullptr) return std::nullopt;
+  return DecodeValue(std::string_view(static_cast<const char*>(m->payload), m->len));
+}
+
+bool KeyHasEvent(const rd_kafka_message_t* m, std::string_view event_id) {
+  if (m->key == nullptr || m->key_len <= event_id.size()) return false;
+  std::string_view key(static_cast<const char*>(m->key), m->key_len);
+  return key.substr(0, event_id.size()) == event_id && key[event_id.size()] == '\0';
+}
+
+// ---- librdkafka plumbing ----
+
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
+struct EventDeleter {
+  void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
+};
+using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
+struct ListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+using ListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, ListDeleter>;
+struct MetadataDeleter {
+  void operator()(const rd_kafka_metadata_t* m) const { rd_kafka_metadata_destroy(m); }
+};
+using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
+
+Status Set(rd_kafka_conf_t* conf, const char* key, const std::string& value) {
+  char err[512];
+  if (rd_kafka_conf_set(conf, key, value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+    return Status::Invalid(std::string("kafka: ") + key + "=" + value + ": " + err);
+  }
+  return Status::Ok();
+}
+
+Status SetAll(rd_kafka_conf_t* conf,
+              std::initializer_list<std::pair<const char*, std::string>> settings) {
+  for (const auto& [key, value] : settings) {
+    if (Status s = Set(conf, key, value); !s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+// librdkafka prints to stderr by default; route it through our logger.
+void LogToSpdlog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  if (level <= 3) {
+    spdlog::warn("kafka {}: {}", fac, buf);
+  } else if (level <= 5) {
+    spdlog::info("kafka {}: {}", fac, buf);
+  } else {
+    spdlog::debug("kafka {}: {}", fac, buf);
+  }
+}
+
+Result<rd_kafka_t*> NewHandle(rd_kafka_type_t type, ConfPtr conf) {
+  rd_kafka_conf_set_log_cb(conf.get(), LogToSpdlog);
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), err, sizeof err);
+  if (rk == nullptr) return Status::Invalid(std::string("kafka: ") + err);
+  conf.release();  // owned by rk now
+  return rk;
+}
+
+// The topic's metadata; ok only when a broker answered and the topic has
+// partitions. Blocks at most `timeout`.
+Result<MetadataPtr> TopicMetadata(rd_kafka_t* rk, rd_kafka_topic_t* topic, milliseconds timeout) {
+  const rd_kafka_metadata_t* raw = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, topic, &raw, Ms(timeout));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::Unavailable(std::string("kafka: metadata: ") + rd_kafka_err2str(err));
+  }
+  MetadataPtr md(raw);
+  if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      md->topics[0].partition_cnt < 1) {
+    return Status::Unavailable(std::string("kafka: topic not ready: ") +
+                               rd_kafka_err2str(md->topic_cnt == 1
+                                                    ? md->topics[0].err
+                                                    : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+  }
+  return md;
+}
+
+Status CreateTopic(rd_kafka_t* rk, const std::string& topic, int partitions, milliseconds timeout) {
+  char err[512];
+  rd_kafka_NewTopic_t* new_topic =
+      rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof err);
+  if (new_topic == nullptr) return Status::Invalid(std::string("kafka: topic: ") + err);
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_request_timeout(opts, Ms(timeout), err, sizeof err);
+  rd_kafka_AdminOptions_set_operation_timeout(opts, Ms(timeout), err, sizeof err);
+  QueuePtr queue(rd_kafka_queue_new(rk));
+  rd_kafka_CreateTopics(rk, &new_topic, 1, opts, queue.get());
+  rd_kafka_AdminOptions_destroy(opts);
+  rd_kafka_NewTopic_destroy(new_topic);
+
+  // Why a margin: the request's own timeout fires first and says what happened.
+  EventPtr ev(rd_kafka_queue_poll(queue.get(), Ms(timeout + milliseconds(1000))));
+  if (!ev) return Status::Unavailable("kafka: topic creation timed out");
+  if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::Unavailable(std::string("kafka: create topic: ") +
+                               rd_kafka_event_error_string(ev.get()));
+  }
+  const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(ev.get());
+  std::size_t n = 0;
+  const rd_kafka_topic_result_t** results =
+      result ? rd_kafka_CreateTopics_result_topics(result, &n) : nullptr;
+  for (std::size_t k = 0; k < n; ++k) {
+    rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[k]);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      const char* msg = rd_kafka_topic_result_error_string(results[k]);
+      return Status::Unavailable(std::string("kafka: create topic: ") +
+                                 (msg ? msg : rd_kafka_err2str(e)));
+    }
+  }
+  return Status::Ok();
+}
+
+// ---- reader ----
+
+// A consumer-group member. Tracks, per partition, where the records Poll
+// handed out start and end, so Commit and Rewind need no broker round trip to
+// know what to do.
+class KafkaReader : public LogReader {
+ public:
+  KafkaReader(rd_kafka_t* rk, std::string topic, milliseconds timeout)
+      : rk_(rk), topic_(std::move(topic)), timeout_(timeout) {}
+
+  ~KafkaReader() override {
+    // Leave the group now (so another member gets the partitions at once),
+    // bounded: close asynchronously and serve its queue until a deadline.
+    QueuePtr queue(rd_kafka_queue_new(rk_));
+    if (rd_kafka_error_t* e = rd_kafka_consumer_close_queue(rk_, queue.get()); e != nullptr) {
+      rd_kafka_error_destroy(e);
+    } else {
+      auto deadline = Clock::now() + timeout_;
+      while (!rd_kafka_consumer_closed(rk_) && Clock::now() < deadline) {
+        EventPtr ev(rd_kafka_queue_poll(queue.get(), 100));
+        if (ev && rd_kafka_event_type(ev.get()) == RD_KAFKA_EVENT_REBALANCE) {
+          // Eager protocol: a rebalance during close is always a revoke.
+          rd_kafka_assign(rk_, nullptr);
+        }
+      }
+    }
+    queue.reset();
+    rd_kafka_destroy_flags(rk_, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+  }
+
+  Result<std::vector<Issuance>> Poll(std::size_t max_records, milliseconds wait) override {
+    std::vector<Issuance> out;
+    if (max_records == 0) return out;
+    auto deadline = Clock::now() + wait;
+    while (out.size() < max_records) {
+      // Wait for the first record only; then take what is already fetched.
+      int timeout = out.empty() ? RemainingMs(deadline) : 0;
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, timeout);
+      if (m == nullptr) {
+        if (!out.empty() || Clock::now() >= deadline) break;
+        continue;
+      }
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        // Consumer errors are informational (the client retries by itself)
+        // unless fatal.
+        std::string what = rd_kafka_message_errstr(m);
+        rd_kafka_resp_err_t err = m->err;
+        rd_kafka_message_destroy(m);
+        if (err == RD_KAFKA_RESP_ERR__FATAL) return Status::Unavailable("kafka consumer: " + what);
+        spdlog::debug("kafka consumer: {}", what);
+        continue;
+      }
+      auto issuance = DecodeMessage(m);
+      first_uncommitted_.try_emplace(m->partition, m->offset);
+      next_[m->partition] = m->offset + 1;
+      if (issuance) {
+        out.push_back(std::move(*issuance));
+      } else {
+        spdlog::warn("kafka consumer: skipped an unreadable record at {}[{}]@{}", topic_,
+                     m->partition, m->offset);
+      }
+      rd_kafka_message_destroy(m);
+    }
+    return out;
+  }
+
+  Status Commit() override {
+    DropUnassigned();
+    if (next_.empty()) return Status::Ok();
+    ListPtr offsets(rd_kafka_topic_partition_list_new(static_cast<int>(next_.size())));
+    for (const auto& [partition, offset] : next_) {
+      rd_kafka_topic_partition_list_add(offsets.get(), topic_.c_str(), partition)->offset = offset;
+    }
+    // rd_kafka_commit(sync) has no timeout of its own: commit through a queue
+    // and wait on it with ours.
+    QueuePtr queue(rd_kafka_queue_new(rk_));
+    rd_kafka_resp_err_t err =
+        rd_kafka_commit_queue(rk_, offsets.get(), queue.get(), nullptr, nullptr);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::Unavailable(std::string("kafka commit: ") + rd_kafka_err2str(err));
+    }
+    EventPtr ev(rd_kafka_queue_poll(queue.get(), Ms(timeout_)));
+    if (!ev) return Status::Unavailable("kafka commit: timed out");
+    if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::Unavailable(std::string("kafka commit: ") +
+                                 rd_kafka_event_error_string(ev.get()));
+    }
+    if (const rd_kafka_topic_partition_list_t* result =
+            rd_kafka_event_topic_partition_list(ev.get())) {
+      for (int k = 0; k < result->cnt; ++k) {
+        if (result->elems[k].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          return Status::Unavailable(std::string("kafka commit: partition ") +
+                                     std::to_string(result->elems[k].partition) + ": " +
+                                     rd_kafka_err2str(result->elems[k].err));
+        }
+      }
+    }
+    for (const auto& [partition, offset] : next_) committed_[partition] = offset;
+    next_.clear();
+    first_uncommitted_.clear();
+    return Status::Ok();
+  }
+
+  Status Rewind() override {
+    if (first_uncommitted_.empty()) return Status::Ok();
+    ListPtr seek(rd_kafka_topic_partition_list_new(static_cast<int>(first_uncommitted_.size())));
+    for (const auto& [partition, offset] : first_uncommitted_) {
+      rd_kafka_topic_partition_list_add(seek.get(), topic_.c_str(), partition)->offset = offset;
+    }
+    // Seeking also drops what was already fetched past that point.
+    rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_, seek.get(), Ms(timeout_));
+    if (e != nullptr) {
+      std::string what = rd_kafka_error_string(e);
+      rd_kafka_error_destroy(e);
+      return Status::Unavailable("kafka rewind: " + what);
+    }
+    // A partition that is no longer ours needs no seek: its new owner starts
+    // from the committed offset anyway.
+    next_.clear();
+    first_uncommitted_.clear();
+    return Status::Ok();
+  }
+
+  // After a rebalance took partitions away, their positions are another
+  // member's business (it starts from the committed offset): committing them
+  // would fail every later commit.
+  void DropUnassigned() {
+    rd_kafka_topic_partition_list_t* raw = nullptr;
+    if (rd_kafka_assignment(rk_, &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    ListPtr assigned(raw);
+    std::set<std::int32_t> mine;
+    for (int k = 0; k < assigned->cnt; ++k) mine.insert(assigned->elems[k].partition);
+    std::erase_if(next_, [&](const auto& kv) { return !mine.contains(kv.first); });
+    std::erase_if(first_uncommitted_, [&](const auto& kv) { return !mine.contains(kv.first); });
+  }
+
+  std::int64_t Lag() override {
+    rd_kafka_topic_partition_list_t* raw = nullptr;
+    if (rd_kafka_assignment(rk_, &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return -1;
+    ListPtr assigned(raw);
+    if (assigned->cnt == 0) return -1;
+    // Committed offsets this reader does not know yet are asked for once.
+    ListPtr unknown(rd_kafka_topic_partition_list_new(assigned->cnt));
+    for (int k = 0; k < assigned->cnt; ++k) {
+      if (!committed_.contains(assigned->elems[k].partition)) {
+        rd_kafka_topic_partition_list_add(unknown.get(), topic_.c_str(),
+                                          assigned->elems[k].partition);
+      }
+    }
+    if (unknown->cnt > 0) {
+      if (rd_kafka_committed(rk_, unknown.get(), Ms(std::min(timeout_, milliseconds(1000)))) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return -1;
+      }
+      for (int k = 0; k < unknown->cnt; ++k) {
+        committed_[unknown->elems[k].partition] = unknown->elems[k].offset;  // may be INVALID
+      }
+    }
+    std::int64_t lag = 0;
+    for (int k = 0; k < assigned->cnt; ++k) {
+      std::int32_t p = assigned->elems[k].partition;
+      int64_t low = 0, high = 0;
+      // Cached from fetch responses: no request.
+      if (rd_kafka_get_watermark_offsets(rk_, topic_.c_str(), p, &low, &high) !=
+              RD_KAFKA_RESP_ERR_NO_ERROR ||
+          high < 0) {
+        return -1;
+      }
+      std::int64_t from = committed_[p] >= 0 ? committed_[p] : std::max<int64_t>(low, 0);
+      lag += std::max<std::int64_t>(high - from, 0);
+    }
+    return lag;
+  }
+
+ private:
+  rd_kafka_t* rk_;
+  const std::string topic_;
+  const milliseconds timeout_;
+  std::map<std::int32_t, std::int64_t> next_;               // after the last record returned
+  std::map<std::int32_t, std::int64_t> first_uncommitted_;  // first returned since Commit
+  std::map<std::int32_t, std::int64_t> committed_;          // as known to this reader
+};
+
+// ---- the log ----
+
+class KafkaLog : public Log {
+ public:
+  explicit KafkaLog(KafkaLogOptions options) : options_(std::move(options)) {}
+
+  ~KafkaLog() override {
+    if (producer_ != nullptr) {
+      // Answer every pending append before the callbacks' owners go away:
+      // give in-flight records a chance, then fail the rest.
+      rd_kafka_flush(producer_, Ms(std::min(options_.delivery_timeout, milliseconds(5000))));
+      rd_kafka_purge(producer_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+      auto deadline = Clock::now() + milliseconds(2000);
+      while (pending_.load() > 0 && Clock::now() < deadline) rd_kafka_poll(producer_, 50);
+    }
+    {
+      std::lock_guard lock(monitor_mu_);
+      stopping_ = true;
+    }
+    monitor_cv_.notify_all();
+    if (monitor_.joinable()) monitor_.join();
+    if (poller_.joinable()) poller_.join();
+    if (topic_ != nullptr) rd_kafka_topic_destroy(topic_);
+    if (producer_ != nullptr) rd_kafka_destroy(producer_);
+  }
+
+  Status Open() {
+    ConfPtr conf(rd_kafka_conf_new());
+    Status s = SetAll(
+        conf.get(),
+        {{"bootstrap.servers", options_.brokers},
+         {"client.id", "firstcome"},
+         {"enable.idempotence", "true"},
+         {"acks", "all"},
+         {"linger.ms", std::to_string(options_.linger.count())},
+         {"message.timeout.ms",
+          std::to_string(std::max<long>(options_.delivery_timeout.count(), 1))},
+         {"request.timeout.ms",
+          std::to_string(std::max<long>(options_.delivery_timeout.count(), 1))},
+         // Our own bound (max_pending) refuses first; this is a backstop.
+         {"queue.buffering.max.messages",
+          std::to_string(std::clamp<std::size_t>(options_.max_pending + 1000, 1000, 10'000'000))},
+         {"socket.nagle.disable", "true"},
+         // Come back quickly after a broker restart.
+         {"reconnect.backoff.ms", "100"},
+         {"reconnect.backoff.max.ms", "1000"},
+         {"log.connection.close", "false"}});
+    if (!s.ok()) return s;
+    rd_kafka_conf_set_opaque(conf.get(), this);
+    rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaLog::OnDelivery);
+    rd_kafka_conf_set_error_cb(conf.get(), &KafkaLog::OnError);
+    auto rk = NewHandle(RD_KAFKA_PRODUCER, std::move(conf));
+    if (!rk.ok()) return rk.status();
+    producer_ = *rk;
+    topic_ = rd_kafka_topic_new(producer_, options_.topic.c_str(), nullptr);
+    if (topic_ == nullptr) {
+      return Status::Invalid("kafka: topic " + options_.topic + ": " +
+                             rd_kafka_err2str(rd_kafka_last_error()));
+    }
+    poller_ = std::thread([this] { PollLoop(); });
+    monitor_ = std::thread([this] { MonitorLoop(); });
+
+    auto deadline = Clock::now() + options_.open_timeout;
+    if (Status c =
+            CreateTopic(producer_, options_.topic, options_.partitions, options_.open_timeout);
+        !c.ok()) {
+      return c;
+    }
+    // Wait until the new topic's leaders are known, so the first appends and
+    // scans do not race its creation.
+    for (;;) {
+      auto md = TopicMetadata(producer_, topic_, milliseconds(std::max(RemainingMs(deadline), 1)));
+      if (md.ok()) break;
+      if (Clock::now() >= deadline) return md.status();
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    return Status::Ok();
+  }
+
+  void Append(const Issuance& issuance, AppendCallback done) override {
+    auto refuse = [&done](std::string why) {
+      done(AppendResult{Status::Unavailable(std::move(why)), AppendFailure::kNotPersisted});
+    };
+    if (fatal_.load(std::memory_order_relaxed))
+      return refuse("kafka: producer failed: " + FatalError());
+    if (brokers_down_.load(std::memory_order_relaxed)) return refuse("kafka: no broker reachable");
+    if (pending_.fetch_add(1, std::memory_order_relaxed) >= options_.max_pending) {
+      pending_.fetch_sub(1, std::memory_order_relaxed);
+      return refuse("kafka: too many appends waiting for the broker");
+    }
+    auto waiting = std::make_unique<AppendCallback>(std::move(done));
+    const std::string key = EncodeKey(issuance);
+    std::string value = EncodeValue(issuance);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer_, RD_KAFKA_V_RKT(topic_), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(value.data(), value.size()),
+        RD_KAFKA_V_OPAQUE(waiting.get()), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      pending_.fetch_sub(1, std::memory_order_relaxed);
+      done = std::move(*waiting);
+      return refuse(std::string("kafka: ") + rd_kafka_err2str(err));
+    }
+    waiting.release();  // answered (and freed) by OnDelivery
+  }
+
+  Status Flush(milliseconds timeout) override {
+    rd_kafka_resp_err_t err = rd_kafka_flush(producer_, Ms(timeout));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::Unavailable(std::string("kafka flush: ") + rd_kafka_err2str(err));
+    }
+    return Status::Ok();
+  }
+
+  Status Scan(std::string_view event_id,
+              const std::function<void(const Issuance&)>& visit) override {
+    return ScanTopic(&event_id, visit);
+  }
+
+  Status ScanAll(const std::function<void(const Issuance&)>& visit) override {
+    return ScanTopic(nullptr, visit);
+  }
+
+  Result<std::unique_ptr<LogReader>> OpenReader(const std::string& group) override {
+    if (group.empty()) return Status::Invalid("kafka: a reader needs a group");
+    ConfPtr conf(rd_kafka_conf_new());
+    Status s = SetAll(conf.get(), {{"bootstrap.servers", options_.brokers},
+                                   {"client.id", "firstcome-consumer"},
+                                   {"group.id", group},
+                                   {"enable.auto.commit", "false"},
+                                   {"enable.auto.offset.store", "false"},
+                                   {"auto.offset.reset", "earliest"},
+                                   {"enable.partition.eof", "false"},
+                                   {"session.timeout.ms", "10000"},
+                                   {"heartbeat.interval.ms", "1000"},
+                                   // Low latency for small batches; big ones
+                                   // fill fetch.min.bytes at once anyway.
+                                   {"fetch.wait.max.ms", "50"},
+                                   {"reconnect.backoff.ms", "100"},
+                                   {"reconnect.backoff.max.ms", "1000"},
+                                   {"log.connection.close", "false"}});
+    if (!s.ok()) return s;
+    auto rk = NewHandle(RD_KAFKA_CONSUMER, std::move(conf));
+    if (!rk.ok()) return rk.status();
+    // Route the main queue to consumer_poll so one call serves everything.
+    rd_kafka_poll_set_consumer(*rk);
+    auto reader = std::make_unique<KafkaReader>(
+        *rk, options_.topic, std::max(options_.delivery_timeout, milliseconds(1000)));
+    ListPtr topics(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(topics.get(), options_.topic.c_str(), RD_KAFKA_PARTITION_UA);
+    if (rd_kafka_resp_err_t err = rd_kafka_subscribe(*rk, topics.get());
+        err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::Unavailable(std::string("kafka subscribe: ") + rd_kafka_err2str(err));
+    }
+    return std::unique_ptr<LogReader>(std::move(reader));
+  }
+
+  Status Health() override {
+    if (fatal_.load()) return Status::Unavailable("kafka: producer failed: " + FatalError());
+    std::lock_guard lock(health_mu_);
+    auto now = Clock::now();
+    if (health_at_ && now - *health_at_ < kHealthCacheFor) return health_;
+    health_ = Probe(kProbeTimeout);
+    health_at_ = Clock::now();
+    return health_;
+  }
+
+ private:
+  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void* opaque) {
+    auto* self = static_cast<KafkaLog*>(opaque);
+    std::unique_ptr<AppendCallback> done(static_cast<AppendCallback*>(m->_private));
+    AppendResult result;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      self->MarkUp();
+    } else {
+      result.status = Status::Unavailable(std::string("kafka: ") + rd_kafka_err2str(m->err));
+      // Only librdkafka knows whether the broker may have written it.
+      result.failure = rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_NOT_PERSISTED
+                           ? AppendFailure::kNotPersisted
+                           : AppendFailure::kPossiblyPersisted;
+    }
+    self->pending_.fetch_sub(1, std::memory_order_relaxed);
+    if (done) (*done)(std::move(result));
+  }
+
+  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+    auto* self = static_cast<KafkaLog*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+      // The idempotent producer was fenced or lost its sequence: nothing it
+      // sends from now on can be trusted. Refuse appends, fail health.
+      self->fatal_.store(true);
+      spdlog::error("kafka: fatal producer error: {}", self->FatalError());
+      return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+      // Not trusted alone: a broker closing idle connections says the same.
+      // The monitor confirms with a request before appends are refused.
+      self->suspect_.store(true);
+      self->monitor_cv_.notify_all();
+      return;
+    }
+    spdlog::debug("kafka: {}: {}", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)),
+                  reason);
+  }
+
+  void MarkUp() {
+    suspect_.store(false, std::memory_order_relaxed);
+    if (brokers_down_.load(std::memory_order_relaxed) && brokers_down_.exchange(false)) {
+      spdlog::info("kafka: a broker answers again; accepting appends");
+    }
+  }
+
+  void MarkDown(const std::string& why) {
+    if (!brokers_down_.exchange(true)) {
+      spdlog::warn("kafka: no broker answers ({}); refusing appends until one does", why);
+    }
+  }
+  std::string FatalError() {
+    char buf[512];
+    rd_kafka_resp_err_t err = rd_kafka_fatal_error(producer_, buf, sizeof buf);
+    return err == RD_KAFKA_RESP_ERR_NO_ERROR ? std::string("unknown") : std::string(buf);
+  }
+
+  // One metadata round trip: ok when a broker answers and the topic exists.
+  Status Probe(milliseconds timeout) {
+    auto md = TopicMetadata(producer_, topic_, timeout);
+    if (md.ok()) MarkUp();
+    return md.ok() ? Status::Ok() : md.status();
+  }
+
+  void PollLoop() {
+    for (;;) {
+      {
+        std::lock_guard lock(monitor_mu_);
+        if (stopping_) return;
+      }
+      rd_kafka_poll(producer_, 100);
+    }
+  }
+
+  // After librdkafka reported every broker down, and for as long as that is
+  // confirmed, ask every so often whether one answers: the producer itself says
+  // nothing when a connection comes up again.
+  void MonitorLoop() {
+    std::unique_lock lock(monitor_mu_);
+    while (!stopping_) {
+      monitor_cv_.wait_for(lock, milliseconds(250));
+      if (stopping_ || !(suspect_.load() || brokers_down_.load())) continue;
+      lock.unlock();
+      const rd_kafka_metadata_t* raw = nullptr;
+      // Any answer will do (even "unknown topic"): the question is whether a
+      // broker is reachable.
+      rd_kafka_resp_err_t err = rd_kafka_metadata(producer_, 0, topic_, &raw, Ms(kProbeTimeout));
+      if (raw != nullptr) rd_kafka_metadata_destroy(raw);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        MarkUp();
+      } else {
+        MarkDown(rd_kafka_err2str(err));
+      }
+      lock.lock();
+    }
+  }
+
+  // Reads every partition from its start up to the end it had when the scan
+  // began, with a consumer outside any group (nothing is committed).
+  Status ScanTopic(const std::string_view* event_id,
+                   const std::function<void(const Issuance&)>& visit) {
+    auto deadline = Clock::now() + options_.scan_timeout;
+    auto md = TopicMetadata(producer_, topic_, std::min(options_.scan_timeout, milliseconds(5000)));
+    if (!md.ok()) return md.status();
+    const int partitions = (*md)->topics[0].partition_cnt;
+
+    ConfPtr conf(rd_kafka_conf_new());
+    Status s = SetAll(conf.get(), {{"bootstrap.servers", options_.brokers},
+                                   {"client.id", "firstcome-scan"},
+                                   // assign() needs a group in librdkafka 2.0;
+                                   // it is never joined and nothing is committed.
+                                   {"group.id", "firstcome-scan"},
+                                   {"enable.auto.commit", "false"},
+                                   {"enable.auto.offset.store", "false"},
+                                   {"enable.partition.eof", "true"},
+                                   {"fetch.wait.max.ms", "50"},
+                                   {"log.connection.close", "false"}});
+    if (!s.ok()) return s;
+    auto made = NewHandle(RD_KAFKA_CONSUMER, std::move(conf));
+    if (!made.ok()) return made.status();
+    std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> rk(*made, [](rd_kafka_t* h) {
+      rd_kafka_destroy_flags(h, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    });
+    rd_kafka_poll_set_consumer(rk.get());
+
+    // The end of each partition now: records appended later are not waited for.
+    std::map<std::int32_t, std::int64_t> end;
+    ListPtr assign(rd_kafka_topic_partition_list_new(partitions));
+    for (int p = 0; p < partitions; ++p) {
+      int64_t low = 0, high = 0;
+      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+          rk.get(), options_.topic.c_str(), p, &low, &high, std::max(RemainingMs(deadline), 1));
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return Status::Unavailable(std::string("kafka scan: watermarks: ") + rd_kafka_err2str(err));
+      }
+      if (high <= low) continue;
+      end[p] = high;
+      rd_kafka_topic_partition_list_add(assign.get(), options_.topic.c_str(), p)->offset = low;
+    }
+    if (end.empty()) return Status::Ok();
+    if (rd_kafka_resp_err_t err = rd_kafka_assign(rk.get(), assign.get());
+        err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::Unavailable(std::string("kafka scan: assign: ") + rd_kafka_err2str(err));
+    }
+    while (!end.empty()) {
+      int timeout = RemainingMs(deadline);
+      if (timeout <= 0) return Status::Unavailable("kafka scan: timed out");
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), std::min(timeout, 500));
+      if (m == nullptr) continue;
+      std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> msg(
+          m, rd_kafka_message_destroy);
+      auto it = end.find(m->partition);
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (it != end.end() && m->offset >= it->second) end.erase(it);
+        continue;
+      }
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+          return Status::Unavailable(std::string("kafka scan: ") + rd_kafka_message_errstr(m));
+        }
+        continue;
+      }
+      if (it == end.end() || m->offset >= it->second) continue;
+      if (event_id == nullptr || KeyHasEvent(m, *event_id)) {
+        if (auto issuance = DecodeMessage(m)) {
+          if (event_id == nullptr || issuance->event_id == *event_id) visit(*issuance);
+        } else {
+          spdlog::warn("kafka scan: skipped an unreadable record at {}[{}]@{}", options_.topic,
+                       m->partition, m->offset);
+        }
+      }
+      if (m->offset + 1 >= it->second) end.erase(it);
+    }
+    return Status::Ok();
+  }
+
+  const KafkaLogOptions options_;
+  rd_kafka_t* producer_ = nullptr;
+  rd_kafka_topic_t* topic_ = nullptr;
+  std::thread poller_;
+  std::thread monitor_;
+
+  std::mutex monitor_mu_;
+  std::condition_variable monitor_cv_;
+  bool stopping_ = false;  // guarded by monitor_mu_
+
+  std::atomic<std::size_t> pending_{0};
+  std::atomic<bool> suspect_{false};       // librdkafka said every broker is down
+  std::atomic<bool> brokers_down_{false};  // ... and a request confirmed it: refuse appends
+  std::atomic<bool> fatal_{false};
+
+  std::mutex health_mu_;
+  std::optional<Clock::time_point> health_at_;  // guarded by health_mu_
+  Status health_;                               // guarded by health_mu_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Log>> OpenKafkaLog(const KafkaLogOptions& options) {
+  if (options.brokers.empty()) return Status::Invalid("kafka: no brokers given");
+  if (options.topic.empty()) return Status::Invalid("kafka: no topic given");
+  if (options.partitions < 1) return Status::Invalid("kafka: partitions must be at least 1");
+  if (options.max_pending < 1) return Status::Invalid("kafka: max_pending must be at least 1");
+  auto log = std::make_unique<KafkaLog>(options);
+  if (Status s = log->Open(); !s.ok()) return s;
+  return std::unique_ptr<Log>(std::move(log));
+}
+
+}  // namespace firstcome

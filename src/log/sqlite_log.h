@@ -1,0 +1,28 @@
+// SqliteLog: the embedded Log. A SQLite database in WAL mode with
+// synchronous=FULL; one writer thread group-commits every append that arrived
+// while the previous transaction was being written: one fsync serves many.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "log/log.h"
+
+namespace firstcome {
+
+struct SqliteLogOptions {
+  std::string path;                  // e.g. data/log.db
+  std::size_t max_batch = 8192;      // records per transaction at most
+  std::size_t max_pending = 200000;  // appends queued at most; beyond: unavailable
+  std::chrono::milliseconds busy_timeout{5000};
+  // Called on the writer thread after each committed transaction with its
+  // number of records (metrics, tests). Must not call back into the log.
+  std::function<void(std::size_t records)> on_commit;
+};
+
+Result<std::unique_ptr<Log>> OpenSqliteLog(const SqliteLogOptions& options);
+
+}  // namespace firstcome

@@ -1,0 +1,154 @@
+// The libmariadb plumbing under MysqlStore: one connection with its cache of
+// prepared statements (MysqlConnection), bound parameters and fetched rows, and
+// a bounded pool that hands each connection to one thread at a time
+// (MysqlPool). Private to src/store: only mysql_store.cc includes it.
+//
+// Invariants: every statement with parameters goes through mysql_stmt_*; a
+// connection that saw a connection-level error (server gone, lost, timeout,
+// shutdown) is marked broken and is never used again: the pool closes it and
+// opens a new one for the next caller. Every network call is bounded by the
+// connect/read/write timeouts set when the connection is opened.
+#pragma once
+
+#include <mysql.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+
+namespace firstcome::mysql {
+
+struct Endpoint {
+  std::string host;
+  unsigned int port = 3306;
+  std::string user;
+  std::string password;
+  std::string database;
+  std::chrono::milliseconds timeout{3000};
+};
+
+// mysql://user[:password]@host[:port]/database, user and password may be
+// %-encoded.
+Result<Endpoint> ParseMysqlUrl(std::string_view url);
+
+// Parameters for one execution of a prepared statement. String values are not
+// copied: the caller keeps them alive until the statement has run.
+class Params {
+ public:
+  Params& Int(std::int64_t value);
+  Params& OptionalInt(std::optional<std::int64_t> value);
+  Params& Str(std::string_view value);
+  std::size_t size() const { return binds_.size(); }
+  MYSQL_BIND* data() { return binds_.data(); }
+
+ private:
+  std::deque<std::int64_t> ints_;  // deque: the binds point into it
+  std::vector<MYSQL_BIND> binds_;
+};
+
+enum class ColumnType { kInt, kStr };
+
+// One fetched value; `null` for SQL NULL.
+struct Cell {
+  bool null = false;
+  std::int64_t i = 0;
+  std::string s;
+};
+using Row = std::vector<Cell>;
+
+class MysqlConnection {
+ public:
+  static Result<std::unique_ptr<MysqlConnection>> Open(const Endpoint& endpoint);
+  ~MysqlConnection();
+  MysqlConnection(const MysqlConnection&) = delete;
+  MysqlConnection& operator=(const MysqlConnection&) = delete;
+
+  // A statement without parameters (DDL, START TRANSACTION).
+  Status Exec(std::string_view sql);
+  // A prepared statement; the number of affected rows.
+  Result<std::uint64_t> Execute(const std::string& sql, Params& params);
+  // A prepared SELECT whose result columns have the given types.
+  Result<std::vector<Row>> Query(const std::string& sql, Params& params,
+                                 std::span<const ColumnType> columns);
+  Status Commit();
+  Status Rollback();
+  Status Ping();
+
+  bool broken() const { return broken_; }
+  // The server/client error number of the last failed call (0 after success).
+  unsigned int last_errno() const { return last_errno_; }
+  // The last Execute/Query failed because of the rows it touched (a trigger's
+  // SIGNAL, a value that does not fit, a constraint), not because of the
+  // server or the connection: the statement was rolled back, the transaction
+  // and the connection are still usable.
+  bool record_error() const { return record_error_; }
+
+ private:
+  explicit MysqlConnection(MYSQL* mysql) : mysql_(mysql) {}
+  Result<MYSQL_STMT*> Prepare(const std::string& sql);
+  Result<MYSQL_STMT*> Run(const std::string& sql, Params& params);
+  Status Fail(unsigned int code, const char* message, std::string_view what);
+
+  MYSQL* mysql_;
+  std::unordered_map<std::string, MYSQL_STMT*> statements_;
+  bool broken_ = false;
+  unsigned int last_errno_ = 0;
+  bool record_error_ = false;
+};
+
+// A fixed number of connection slots, opened lazily. Acquire waits at most the
+// endpoint's timeout for a free slot.
+class MysqlPool {
+ public:
+  MysqlPool(Endpoint endpoint, int size);
+  ~MysqlPool();
+
+  class Lease {
+   public:
+    Lease(MysqlPool* pool, std::size_t slot, std::unique_ptr<MysqlConnection> conn);
+    Lease(Lease&& other) noexcept;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    MysqlConnection* operator->() { return conn_.get(); }
+    MysqlConnection& operator*() { return *conn_; }
+
+   private:
+    MysqlPool* pool_;
+    std::size_t slot_;
+    std::unique_ptr<MysqlConnection> conn_;
+  };
+
+  Result<Lease> Acquire();
+  const Endpoint& endpoint() const { return endpoint_; }
+
+ private:
+  struct Slot {
+    std::unique_ptr<MysqlConnection> conn;
+    std::uint64_t generation = 0;  // pool generation when conn was opened
+    bool busy = false;
+  };
+  void Release(std::size_t slot, std::unique_ptr<MysqlConnection> conn);
+
+  const Endpoint endpoint_;
+  std::mutex mu_;
+  std::condition_variable free_cv_;
+  std::vector<Slot> slots_;
+  // Bumped when any connection breaks. Why: when the server restarts, every
+  // idle connection is dead too; retiring connections older than the last
+  // break means one failed call per outage instead of one per pooled
+  // connection.
+  std::uint64_t generation_ = 0;
+};
+
+}  // namespace firstcome::mysql

@@ -1,0 +1,633 @@
+// MysqlStore: the Store port on MariaDB / MySQL (see store.h for the contract
+// and mysql_store.h for the options).
+//
+// Schema (same logical schema as SqliteStore): events, coupons keyed by
+// (event_id, seq) with UNIQUE(event_id, user_id, user_seq), and failed_events
+// with UNIQUE(event_id, seq). Ids are ASCII (core/event.h), so they are stored
+// as ascii_bin: one byte per character, binary comparison like SQLite's.
+// Times are Unix milliseconds in BIGINT columns.
+//
+// InsertCoupons runs in one transaction: multi-row INSERT ... ON DUPLICATE KEY
+// UPDATE (a no-op update, so a duplicate counts 0 affected rows while every
+// other error still fails the statement; INSERT IGNORE would also turn
+// "value too long" into a silent truncation). When a chunk inserts fewer rows
+// than it has, its records are looked up to tell duplicates (same record
+// already stored) from conflicts (the seq or the user's slot belongs to a
+// different row). When a chunk is refused because of a record (a trigger's
+// SIGNAL, a bad value), it is replayed row by row in the same transaction so
+// the other records still go in. Coupons that end up persisted take their
+// pending failed_events row with them in that same transaction.
+#include "store/mysql_store.h"
+
+#include <mysqld_error.h>
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <unordered_map>
+#include <utility>
+
+#include "store/mysql_connection.h"
+
+namespace firstcome {
+
+namespace {
+
+using mysql::Cell;
+using mysql::ColumnType;
+using mysql::MysqlConnection;
+using mysql::MysqlPool;
+using mysql::Params;
+using mysql::Row;
+
+constexpr ColumnType kInt = ColumnType::kInt;
+constexpr ColumnType kStr = ColumnType::kStr;
+
+// Multi-row INSERT sizes: a batch is cut greedily into these, so at most five
+// statements per connection are ever prepared for inserts and each is reused.
+constexpr std::array<std::size_t, 5> kInsertRows = {512, 128, 32, 8, 1};
+constexpr std::size_t kScanPage = 2000;
+constexpr std::size_t kMaxDueLimit = 10000;
+constexpr std::size_t kMaxErrorBytes = 2000;
+
+constexpr const char* kSchema[] = {
+    "CREATE TABLE IF NOT EXISTS events ("
+    " id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " name VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+    " total BIGINT NOT NULL,"
+    " per_user INT NOT NULL,"
+    " starts_at BIGINT NULL,"
+    " ends_at BIGINT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " PRIMARY KEY (id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    // The primary key is the UNIQUE(event_id, seq) of the contract; being the
+    // clustered index it also makes ScanCoupons a sequential read.
+    "CREATE TABLE IF NOT EXISTS coupons ("
+    " event_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " seq BIGINT NOT NULL,"
+    " user_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " user_seq INT NOT NULL,"
+    " coupon_id VARCHAR(96) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " issued_at BIGINT NOT NULL,"
+    " persisted_at BIGINT NOT NULL,"
+    " PRIMARY KEY (event_id, seq),"
+    " UNIQUE KEY coupons_user_slot (event_id, user_id, user_seq)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS failed_events ("
+    " id BIGINT NOT NULL AUTO_INCREMENT,"
+    " event_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " seq BIGINT NOT NULL,"
+    " user_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " user_seq INT NOT NULL,"
+    " coupon_id VARCHAR(96) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " issued_at BIGINT NOT NULL,"
+    " error TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+    " attempts INT NOT NULL DEFAULT 0,"
+    " next_attempt_at BIGINT NOT NULL,"
+    " dead TINYINT NOT NULL DEFAULT 0,"
+    " created_at BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL,"
+    " PRIMARY KEY (id),"
+    " UNIQUE KEY failed_events_seq (event_id, seq),"
+    " KEY failed_events_due (dead, next_attempt_at),"
+    " KEY failed_events_user (event_id, user_id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+};
+
+const std::string kEventColumns = "id, name, total, per_user, starts_at, ends_at, created_at";
+constexpr ColumnType kEventTypes[] = {kStr, kStr, kInt, kInt, kInt, kInt, kInt};
+
+const std::string kFailedColumns =
+    "id, event_id, user_id, seq, user_seq, coupon_id, issued_at, error, attempts, "
+    "next_attempt_at, dead";
+constexpr ColumnType kFailedTypes[] = {kInt, kStr, kStr, kInt, kInt, kStr,
+                                       kInt, kStr, kInt, kInt, kInt};
+
+std::string InsertSql(std::size_t rows) {
+  std::string sql =
+      "INSERT INTO coupons (event_id, seq, user_id, user_seq, coupon_id, issued_at, "
+      "persisted_at) VALUES ";
+  for (std::size_t i = 0; i < rows; ++i) sql += i == 0 ? "(?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?)";
+  // A no-op update: a duplicate affects 0 rows instead of failing the batch.
+  sql += " ON DUPLICATE KEY UPDATE seq = seq";
+  return sql;
+}
+
+Event EventFromRow(const Row& r) {
+  Event e;
+  e.id = r[0].s;
+  e.name = r[1].s;
+  e.total = r[2].i;
+  e.per_user = static_cast<std::int32_t>(r[3].i);
+  if (!r[4].null) e.starts_at = r[4].i;
+  if (!r[5].null) e.ends_at = r[5].i;
+  e.created_at = r[6].i;
+  return e;
+}
+
+FailedEvent FailedFromRow(const Row& r) {
+  FailedEvent f;
+  f.id = r[0].i;
+  f.issuance.event_id = r[1].s;
+  f.issuance.user_id = r[2].s;
+  f.issuance.seq = r[3].i;
+  f.issuance.user_seq = static_cast<std::int32_t>(r[4].i);
+  f.issuance.coupon_id = r[5].s;
+  f.issuance.issued_at = r[6].i;
+  f.error = r[7].s;
+  f.attempts = static_cast<std::int32_t>(r[8].i);
+  f.next_attempt_at = r[9].i;
+  f.dead = r[10].i != 0;
+  return f;
+}
+
+// Error texts come from anywhere (a trigger's message, the server): keep them
+// bounded and valid UTF-8 so the utf8mb4 column in strict mode accepts them.
+std::string ErrorText(std::string_view in) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < in.size() && out.size() < kMaxErrorBytes) {
+    auto c = static_cast<unsigned char>(in[i]);
+    std::size_t len = c < 0x80           ? 1
+                      : (c >> 5) == 0x6  ? 2
+                      : (c >> 4) == 0xE  ? 3
+                      : (c >> 3) == 0x1E ? 4
+                                         : 0;
+    bool valid = len > 0 && i + len <= in.size();
+    for (std::size_t k = 1; valid && k < len; ++k) {
+      valid = (static_cast<unsigned char>(in[i + k]) & 0xC0) == 0x80;
+    }
+    if (!valid) {
+      out += '?';
+      ++i;
+      continue;
+    }
+    if (out.size() + len > kMaxErrorBytes) break;
+    out.append(in.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
+void BindCoupon(Params& p, const Issuance& c, UnixMillis now) {
+  p.Str(c.event_id)
+      .Int(c.seq)
+      .Str(c.user_id)
+      .Int(c.user_seq)
+      .Str(c.coupon_id)
+      .Int(c.issued_at)
+      .Int(now);
+}
+
+// Rolls the transaction back unless it was committed. A broken connection is
+// left alone: the server rolls back when the session ends.
+class TransactionGuard {
+ public:
+  explicit TransactionGuard(MysqlConnection& conn) : conn_(conn) {}
+  ~TransactionGuard() {
+    if (!done_ && !conn_.broken()) (void)conn_.Rollback();
+  }
+  Status Commit() {
+    done_ = true;
+    return conn_.Commit();
+  }
+
+ private:
+  MysqlConnection& conn_;
+  bool done_ = false;
+};
+
+class MysqlStore final : public Store {
+ public:
+  MysqlStore(mysql::Endpoint endpoint, int connections) : pool_(std::move(endpoint), connections) {
+    for (std::size_t rows : kInsertRows) insert_sql_.push_back(InsertSql(rows));
+  }
+
+  Status Migrate() override {
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    for (const char* ddl : kSchema) {
+      if (Status s = (*c)->Exec(ddl); !s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+  Status CreateEvent(const Event& event) override {
+    if (Status s = ValidateEvent(event); !s.ok()) return s;
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    Params p;
+    p.Str(event.id).Str(event.name).Int(event.total).Int(event.per_user);
+    p.OptionalInt(event.starts_at).OptionalInt(event.ends_at);
+    p.Int(event.created_at != 0 ? event.created_at : NowMillis());
+    auto r = (*c)->Execute("INSERT INTO events (" + kEventColumns + ") VALUES (?,?,?,?,?,?,?)", p);
+    if (r.ok()) return Status::Ok();
+    if ((*c)->last_errno() == ER_DUP_ENTRY) return Status::Exists("event " + event.id + " exists");
+    if ((*c)->record_error()) return Status::Invalid(r.status().message());
+    return r.status();
+  }
+
+  Result<std::optional<Event>> GetEvent(std::string_view id) override {
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    Params p;
+    p.Str(id);
+    auto rows =
+        (*c)->Query("SELECT " + kEventColumns + " FROM events WHERE id = ?", p, kEventTypes);
+    if (!rows.ok()) return rows.status();
+    if (rows->empty()) return std::optional<Event>();
+    return std::optional<Event>(EventFromRow(rows->front()));
+  }
+
+  Result<std::vector<Event>> ListEvents() override {
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    Params p;
+    auto rows = (*c)->Query("SELECT " + kEventColumns + " FROM events ORDER BY created_at, id", p,
+                            kEventTypes);
+    if (!rows.ok()) return rows.status();
+    std::vector<Event> events;
+    events.reserve(rows->size());
+    for (const Row& r : *rows) events.push_back(EventFromRow(r));
+    return events;
+  }
+
+  Result<InsertOutcome> InsertCoupons(std::span<const Issuance> batch) override {
+    InsertOutcome out;
+    if (batch.empty()) return out;
+    auto lease = pool_.Acquire();
+    if (!lease.ok()) return lease.status();
+    MysqlConnection& c = **lease;
+    if (Status s = c.Exec("START TRANSACTION"); !s.ok()) return s;
+    TransactionGuard transaction(c);
+    const UnixMillis now = NowMillis();
+    std::vector<char> persisted(batch.size(), 0);  // inserted now or already there
+
+    for (std::size_t pos = 0; pos < batch.size();) {
+      std::size_t k = 0;
+      while (kInsertRows[k] > batch.size() - pos) ++k;
+      const std::size_t rows = kInsertRows[k];
+      Params p;
+      for (std::size_t i = pos; i < pos + rows; ++i) BindCoupon(p, batch[i], now);
+      auto affected = c.Execute(insert_sql_[k], p);
+      if (affected.ok()) {
+        out.inserted += static_cast<std::int64_t>(*affected);
+        if (*affected == rows) {
+          std::fill(persisted.begin() + pos, persisted.begin() + pos + rows, 1);
+        } else if (Status s = Classify(c, batch, pos, rows, *affected, out, persisted); !s.ok()) {
+          return s;
+        }
+      } else if (c.record_error()) {
+        // The statement was rolled back, the transaction goes on.
+        if (Status s = InsertOneByOne(c, batch, pos, rows, now, out, persisted); !s.ok()) return s;
+      } else {
+        return affected.status();
+      }
+      pos += rows;
+    }
+    if (Status s = ForgetFailures(c, batch, persisted); !s.ok()) return s;
+    if (Status s = transaction.Commit(); !s.ok()) return s;
+    return out;
+  }
+
+  Status ScanCoupons(std::string_view event_id,
+                     const std::function<void(const Issuance&)>& visit) override {
+    static constexpr ColumnType kTypes[] = {kInt, kStr, kInt, kStr, kInt};
+    const std::string sql =
+        "SELECT seq, user_id, user_seq, coupon_id, issued_at FROM coupons"
+        " WHERE event_id = ? AND seq > ? ORDER BY seq LIMIT " +
+        std::to_string(kScanPage);
+    std::int64_t after = std::numeric_limits<std::int64_t>::min();
+    for (;;) {
+      std::vector<Row> rows;
+      {
+        // The connection goes back before `visit` runs: a visitor may call
+        // the store itself, and pages are independent reads.
+        auto c = pool_.Acquire();
+        if (!c.ok()) return c.status();
+        Params p;
+        p.Str(event_id).Int(after);
+        auto page = (*c)->Query(sql, p, kTypes);
+        if (!page.ok()) return page.status();
+        rows = std::move(page).value();
+      }
+      for (const Row& r : rows) {
+        Issuance i;
+        i.event_id = std::string(event_id);
+        i.seq = r[0].i;
+        i.user_id = r[1].s;
+        i.user_seq = static_cast<std::int32_t>(r[2].i);
+        i.coupon_id = r[3].s;
+        i.issued_at = r[4].i;
+        visit(i);
+      }
+      if (rows.size() < kScanPage) return Status::Ok();
+      after = rows.back()[0].i;
+    }
+  }
+
+  Result<std::vector<StoredCoupon>> CouponsOfUser(std::string_view event_id,
+                                                  std::string_view user_id) override {
+    static constexpr ColumnType kTypes[] = {kInt, kInt, kStr};
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    std::vector<StoredCoupon> coupons;
+    for (auto [table, state] : {std::pair{"coupons", CouponState::kPersisted},
+                                std::pair{"failed_events", CouponState::kFailed}}) {
+      Params p;
+      p.Str(event_id).Str(user_id);
+      auto rows = (*c)->Query(std::string("SELECT seq, user_seq, coupon_id FROM ") + table +
+                                  " WHERE event_id = ? AND user_id = ?",
+                              p, kTypes);
+      if (!rows.ok()) return rows.status();
+      for (const Row& r : *rows) {
+        // A failed row whose coupon is persisted is on its way out (it is
+        // deleted in the insert's transaction; this covers a concurrent read).
+        if (state == CouponState::kFailed &&
+            std::any_of(coupons.begin(), coupons.end(),
+                        [&](const StoredCoupon& s) { return s.seq == r[0].i; })) {
+          continue;
+        }
+        coupons.push_back({.seq = r[0].i,
+                           .user_seq = static_cast<std::int32_t>(r[1].i),
+                           .coupon_id = r[2].s,
+                           .state = state});
+      }
+    }
+    std::sort(coupons.begin(), coupons.end(),
+              [](const StoredCoupon& a, const StoredCoupon& b) { return a.seq < b.seq; });
+    return coupons;
+  }
+
+  Result<EventCounts> CountsOf(std::string_view event_id) override {
+    static constexpr ColumnType kOne[] = {kInt};
+    static constexpr ColumnType kTwo[] = {kInt, kInt};
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    EventCounts counts;
+    Params p1;
+    p1.Str(event_id);
+    auto persisted = (*c)->Query("SELECT COUNT(*) FROM coupons WHERE event_id = ?", p1, kOne);
+    if (!persisted.ok()) return persisted.status();
+    counts.persisted = persisted->front()[0].i;
+    Params p2;
+    p2.Str(event_id);
+    auto failed = (*c)->Query(
+        "SELECT dead, COUNT(*) FROM failed_events WHERE event_id = ? GROUP BY dead", p2, kTwo);
+    if (!failed.ok()) return failed.status();
+    for (const Row& r : *failed) (r[0].i != 0 ? counts.dead : counts.failed) = r[1].i;
+    return counts;
+  }
+
+  Status RecordFailure(const Issuance& issuance, std::string_view error,
+                       UnixMillis next_attempt_at) override {
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    const UnixMillis now = NowMillis();
+    const std::string text = ErrorText(error);
+    Params p;
+    p.Str(issuance.event_id).Int(issuance.seq).Str(issuance.user_id).Int(issuance.user_seq);
+    p.Str(issuance.coupon_id).Int(issuance.issued_at).Str(text).Int(next_attempt_at);
+    p.Int(now).Int(now);
+    // An existing row for the same coupon keeps its schedule, attempts and
+    // dead flag: a redelivered record must not reset the retry backoff.
+    auto r = (*c)->Execute(
+        "INSERT INTO failed_events (event_id, seq, user_id, user_seq, coupon_id, issued_at, "
+        "error, attempts, next_attempt_at, dead, created_at, updated_at) "
+        "VALUES (?,?,?,?,?,?,?,0,?,0,?,?) "
+        "ON DUPLICATE KEY UPDATE error = VALUES(error), updated_at = VALUES(updated_at)",
+        p);
+    if (!r.ok() && (*c)->record_error()) return Status::Invalid(r.status().message());
+    return r.ok() ? Status::Ok() : r.status();
+  }
+
+  Result<std::vector<FailedEvent>> DueFailures(UnixMillis now, std::size_t limit) override {
+    limit = std::min(limit, kMaxDueLimit);
+    if (limit == 0) return std::vector<FailedEvent>();
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    Params p;
+    p.Int(now).Int(static_cast<std::int64_t>(limit));
+    return Failures(**c,
+                    "SELECT " + kFailedColumns +
+                        " FROM failed_events WHERE dead = 0 AND next_attempt_at <= ?"
+                        " ORDER BY next_attempt_at, id LIMIT ?",
+                    p);
+  }
+
+  Status ResolveFailure(std::int64_t id) override {
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    Params p;
+    p.Int(id);
+    // Already gone is fine: InsertCoupons deletes the row when it persists
+    // the coupon, before the retry job gets to resolve it.
+    auto r = (*c)->Execute("DELETE FROM failed_events WHERE id = ?", p);
+    return r.ok() ? Status::Ok() : r.status();
+  }
+
+  Status RescheduleFailure(std::int64_t id, std::string_view error, UnixMillis next_attempt_at,
+                           bool dead) override {
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    const std::string text = ErrorText(error);
+    Params p;
+    p.Str(text).Int(next_attempt_at).Int(dead ? 1 : 0).Int(NowMillis()).Int(id);
+    auto r = (*c)->Execute(
+        "UPDATE failed_events SET attempts = attempts + 1, error = ?, next_attempt_at = ?,"
+        " dead = ?, updated_at = ? WHERE id = ?",
+        p);
+    if (!r.ok()) return r.status();
+    if (*r == 0) return Status::NotFound("failed event " + std::to_string(id) + " not found");
+    return Status::Ok();
+  }
+
+  Result<std::vector<FailedEvent>> FailuresOf(std::string_view event_id) override {
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    Params p;
+    p.Str(event_id);
+    return Failures(
+        **c, "SELECT " + kFailedColumns + " FROM failed_events WHERE event_id = ? ORDER BY seq", p);
+  }
+
+  Status Health() override {
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    return (*c)->Ping();
+  }
+
+ private:
+  static Result<std::vector<FailedEvent>> Failures(MysqlConnection& c, const std::string& sql,
+                                                   Params& p) {
+    auto rows = c.Query(sql, p, kFailedTypes);
+    if (!rows.ok()) return rows.status();
+    std::vector<FailedEvent> failed;
+    failed.reserve(rows->size());
+    for (const Row& r : *rows) failed.push_back(FailedFromRow(r));
+    return failed;
+  }
+
+  // A chunk [pos, pos+rows) inserted only `inserted` of its rows: look each
+  // record up to tell duplicates (the same record is stored) from conflicts.
+  Status Classify(MysqlConnection& c, std::span<const Issuance> batch, std::size_t pos,
+                  std::size_t rows, std::uint64_t inserted, InsertOutcome& out,
+                  std::vector<char>& persisted) {
+    // What is stored under each record's (event, seq). Why ranges: a
+    // redelivered batch is mostly consecutive seqs of one event, so one
+    // indexed range read per event replaces hundreds of point reads; sparse
+    // seqs fall back to point reads.
+    struct Stored {
+      std::string user_id;
+      std::int64_t user_seq;
+    };
+    struct Span {
+      std::int64_t lo, hi;
+      std::size_t count = 0;
+    };
+    static constexpr ColumnType kTypes[] = {kInt, kStr, kInt};
+    std::unordered_map<std::string_view, Span> spans;
+    for (std::size_t i = pos; i < pos + rows; ++i) {
+      auto [it, fresh] = spans.try_emplace(batch[i].event_id, Span{batch[i].seq, batch[i].seq});
+      it->second.lo = std::min(it->second.lo, batch[i].seq);
+      it->second.hi = std::max(it->second.hi, batch[i].seq);
+      ++it->second.count;
+    }
+    std::unordered_map<std::string_view, std::unordered_map<std::int64_t, Stored>> stored;
+    auto collect = [&](std::string_view event_id, const std::vector<Row>& found) {
+      for (const Row& r : found) stored[event_id][r[0].i] = {r[1].s, r[2].i};
+    };
+    for (const auto& [event_id, span] : spans) {
+      if (static_cast<std::uint64_t>(span.hi) - static_cast<std::uint64_t>(span.lo) <=
+          4 * span.count + 64) {
+        Params p;
+        p.Str(event_id).Int(span.lo).Int(span.hi);
+        auto found = c.Query(
+            "SELECT seq, user_id, user_seq FROM coupons WHERE event_id = ? AND seq BETWEEN ? AND ?",
+            p, kTypes);
+        if (!found.ok()) return found.status();
+        collect(event_id, *found);
+        continue;
+      }
+      for (std::size_t i = pos; i < pos + rows; ++i) {
+        if (batch[i].event_id != event_id) continue;
+        Params p;
+        p.Str(event_id).Int(batch[i].seq);
+        auto found = c.Query(
+            "SELECT seq, user_id, user_seq FROM coupons WHERE event_id = ? AND seq = ?", p, kTypes);
+        if (!found.ok()) return found.status();
+        collect(event_id, *found);
+      }
+    }
+    std::int64_t same = 0;
+    for (std::size_t i = pos; i < pos + rows; ++i) {
+      const Issuance& rec = batch[i];
+      const auto& of_event = stored[rec.event_id];
+      auto hit = of_event.find(rec.seq);
+      if (hit != of_event.end() && hit->second.user_id == rec.user_id &&
+          hit->second.user_seq == rec.user_seq) {
+        persisted[i] = 1;
+        ++same;
+        continue;
+      }
+      std::string error;
+      if (hit != of_event.end()) {
+        error = "conflict: seq " + std::to_string(rec.seq) + " of event " + rec.event_id +
+                " is already issued to user " + hit->second.user_id + " (user_seq " +
+                std::to_string(hit->second.user_seq) + ")";
+      } else {
+        error = "conflict: user " + rec.user_id + " already holds user_seq " +
+                std::to_string(rec.user_seq) + " of event " + rec.event_id + " under another seq";
+      }
+      out.failed.push_back({.index = i, .error = std::move(error)});
+    }
+    // Rows that match but were not inserted by this statement were there
+    // before (or earlier in this batch): duplicates.
+    out.duplicates += same - static_cast<std::int64_t>(inserted);
+    return Status::Ok();
+  }
+
+  // The chunk was refused as a whole because of some record: replay it one
+  // row at a time so only the refused records fail.
+  Status InsertOneByOne(MysqlConnection& c, std::span<const Issuance> batch, std::size_t pos,
+                        std::size_t rows, UnixMillis now, InsertOutcome& out,
+                        std::vector<char>& persisted) {
+    const std::string& single = insert_sql_.back();
+    for (std::size_t i = pos; i < pos + rows; ++i) {
+      Params p;
+      BindCoupon(p, batch[i], now);
+      auto affected = c.Execute(single, p);
+      if (affected.ok()) {
+        out.inserted += static_cast<std::int64_t>(*affected);
+        if (*affected == 1) {
+          persisted[i] = 1;
+        } else if (Status s = Classify(c, batch, i, 1, 0, out, persisted); !s.ok()) {
+          return s;
+        }
+      } else if (c.record_error()) {
+        out.failed.push_back({.index = i, .error = "refused: " + affected.status().message()});
+      } else {
+        return affected.status();
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Deletes the failed_events rows of coupons that are now persisted (same
+  // event, seq and user). One indexed range read per event in the batch; in
+  // the common case it finds nothing and deletes nothing.
+  Status ForgetFailures(MysqlConnection& c, std::span<const Issuance> batch,
+                        const std::vector<char>& persisted) {
+    struct Range {
+      std::int64_t lo, hi;
+      std::unordered_map<std::int64_t, const std::string*> users;  // seq -> user_id
+    };
+    std::unordered_map<std::string_view, Range> events;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!persisted[i]) continue;
+      const Issuance& rec = batch[i];
+      auto [it, fresh] = events.try_emplace(rec.event_id, Range{rec.seq, rec.seq, {}});
+      it->second.lo = std::min(it->second.lo, rec.seq);
+      it->second.hi = std::max(it->second.hi, rec.seq);
+      it->second.users.emplace(rec.seq, &rec.user_id);
+    }
+    static constexpr ColumnType kTypes[] = {kInt, kInt, kStr};
+    for (const auto& [event_id, range] : events) {
+      Params p;
+      p.Str(event_id).Int(range.lo).Int(range.hi);
+      auto rows = c.Query(
+          "SELECT id, seq, user_id FROM failed_events WHERE event_id = ? AND seq BETWEEN ? AND ?",
+          p, kTypes);
+      if (!rows.ok()) return rows.status();
+      for (const Row& r : *rows) {
+        auto it = range.users.find(r[1].i);
+        if (it == range.users.end() || *it->second != r[2].s) continue;
+        Params d;
+        d.Int(r[0].i);
+        auto deleted = c.Execute("DELETE FROM failed_events WHERE id = ?", d);
+        if (!deleted.ok()) return deleted.status();
+      }
+    }
+    return Status::Ok();
+  }
+
+  MysqlPool pool_;
+  std::vector<std::string> insert_sql_;  // one per kInsertRows entry
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenMysqlStore(const MysqlStoreOptions& options) {
+  auto endpoint = mysql::ParseMysqlUrl(options.url);
+  if (!endpoint.ok()) return endpoint.status();
+  if (options.connections < 1) return Status::Invalid("mysql store needs at least 1 connection");
+  if (options.timeout.count() <= 0) return Status::Invalid("mysql store timeout must be positive");
+  endpoint->timeout = options.timeout;
+  // No connection is opened here: the first call (Migrate, on start) opens
+  // one and reports an unreachable server as kUnavailable.
+  return std::unique_ptr<Store>(
+      std::make_unique<MysqlStore>(std::move(endpoint).value(), options.connections));
+}
+
+}  // namespace firstcome
