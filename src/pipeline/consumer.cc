@@ -1,0 +1,126 @@
+#include "pipeline/consumer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace firstcome {
+
+Consumer::Consumer(Log& log, Store& store, ConsumerOptions options)
+    : log_(log), store_(store), options_(std::move(options)) {}
+
+Consumer::~Consumer() { Stop(); }
+
+Status Consumer::Start() {
+  if (!reader_) {
+    auto reader = log_.OpenReader(options_.group);
+    if (!reader.ok()) return reader.status();
+    reader_ = std::move(reader).value();
+  }
+  thread_ = std::thread([this] { Loop(); });
+  return Status::Ok();
+}
+
+void Consumer::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Consumer::SleepFor(std::chrono::milliseconds d) {
+  std::unique_lock lock(mu_);
+  stop_cv_.wait_for(lock, d, [this] { return stopping_; });
+}
+
+// A token bucket with one-batch granularity: after a batch of n rows the next
+// batch may start n / rate seconds later. Smooth enough for a database, and
+// needs no timer thread.
+void Consumer::Throttle(std::size_t rows) {
+  if (options_.max_rows_per_second <= 0) return;
+  auto now = std::chrono::steady_clock::now();
+  if (throttle_until_ > now) {
+    SleepFor(std::chrono::duration_cast<std::chrono::milliseconds>(throttle_until_ - now));
+    now = std::chrono::steady_clock::now();
+  }
+  auto cost = std::chrono::duration<double>(static_cast<double>(rows) / options_.max_rows_per_second);
+  throttle_until_ = std::max(throttle_until_, now - std::chrono::milliseconds(100)) +
+                    std::chrono::duration_cast<std::chrono::steady_clock::duration>(cost);
+}
+
+Result<std::size_t> Consumer::RunOnce() {
+  auto polled = reader_->Poll(options_.batch_size, options_.poll_wait);
+  if (!polled.ok()) return polled.status();
+  std::vector<Issuance>& batch = *polled;
+  stats_.lag.store(reader_->Lag(), std::memory_order_relaxed);
+  if (batch.empty()) return std::size_t{0};
+  Throttle(batch.size());
+
+  auto outcome = store_.InsertCoupons(batch);
+  if (!outcome.ok()) {
+    reader_->Rewind();
+    return outcome.status();
+  }
+  // Refused records go to the failed-event table before the position moves:
+  // if that is impossible too, the whole batch comes again later.
+  const UnixMillis retry_at = NowMillis() + options_.first_retry_delay.count();
+  for (const auto& failure : outcome->failed) {
+    Status s = store_.RecordFailure(batch[failure.index], failure.error, retry_at);
+    if (!s.ok()) {
+      reader_->Rewind();
+      return s;
+    }
+    spdlog::warn("consumer: {} seq {} refused by the store ({}); queued for retry",
+                 batch[failure.index].event_id, batch[failure.index].seq, failure.error);
+  }
+  if (Status s = reader_->Commit(); !s.ok()) {
+    // Not fatal: the records are stored; a redelivery is a duplicate.
+    spdlog::warn("consumer: commit of the log position failed: {}", s.ToString());
+  }
+  stats_.rows_inserted += outcome->inserted;
+  stats_.duplicates += outcome->duplicates;
+  stats_.failed += static_cast<std::int64_t>(outcome->failed.size());
+  stats_.batches += 1;
+  return batch.size();
+}
+
+void Consumer::Loop() {
+  auto backoff = std::chrono::milliseconds(100);
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    auto handled = RunOnce();
+    if (handled.ok()) {
+      if (stats_.paused.exchange(false)) spdlog::info("consumer: store is back, resuming");
+      backoff = std::chrono::milliseconds(100);
+      continue;
+    }
+    if (!stats_.paused.exchange(true)) {
+      stats_.store_outages += 1;
+      spdlog::error("consumer: paused, {}", handled.status().ToString());
+    }
+    SleepFor(backoff);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+Status Consumer::Drain(std::chrono::milliseconds timeout) {
+  if (!reader_) {
+    auto reader = log_.OpenReader(options_.group);
+    if (!reader.ok()) return reader.status();
+    reader_ = std::move(reader).value();
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto handled = RunOnce();
+    if (!handled.ok()) return handled.status();
+    if (*handled == 0) return Status::Ok();
+  }
+  return Status::Unavailable("drain did not finish in time");
+}
+
+}  // namespace firstcome

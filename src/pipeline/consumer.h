@@ -1,0 +1,78 @@
+// Consumer: moves issuances from the Log into the Store, in batches, at a
+// bounded rate — the reason the log exists is that a burst at the API never
+// becomes a burst at the database.
+//
+// Invariants: the reader's position is committed only after the store has
+// committed the batch (or recorded its refused records as failed events), so a
+// crash anywhere redelivers, and redelivered records are duplicates, which the
+// store treats as done. When the store itself is unavailable the consumer
+// pauses (rewinds and backs off) instead of dropping anything.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "log/log.h"
+#include "store/store.h"
+
+namespace firstcome {
+
+struct ConsumerOptions {
+  std::string group = "firstcome-store";
+  std::size_t batch_size = 2000;
+  double max_rows_per_second = 0;  // 0: no limit
+  std::chrono::milliseconds poll_wait{100};
+  std::chrono::milliseconds max_backoff{5000};    // while the store is down
+  std::chrono::milliseconds first_retry_delay{1000};  // for records recorded as failed
+};
+
+struct ConsumerStats {
+  std::atomic<std::int64_t> rows_inserted{0};
+  std::atomic<std::int64_t> duplicates{0};
+  std::atomic<std::int64_t> failed{0};
+  std::atomic<std::int64_t> batches{0};
+  std::atomic<std::int64_t> store_outages{0};
+  std::atomic<std::int64_t> lag{-1};
+  std::atomic<bool> paused{false};
+};
+
+class Consumer {
+ public:
+  Consumer(Log& log, Store& store, ConsumerOptions options);
+  ~Consumer();
+
+  Status Start();
+  // Finishes the batch in hand (at most a few seconds) and stops.
+  void Stop();
+  // Runs until the reader finds nothing more (or `timeout`); for tools and tests.
+  Status Drain(std::chrono::milliseconds timeout);
+
+  const ConsumerStats& stats() const { return stats_; }
+
+ private:
+  // One poll → insert → commit round. Returns the number of records handled,
+  // or an error when the round had to be rewound.
+  Result<std::size_t> RunOnce();
+  void Loop();
+  void Throttle(std::size_t rows);
+  void SleepFor(std::chrono::milliseconds d);
+
+  Log& log_;
+  Store& store_;
+  const ConsumerOptions options_;
+  std::unique_ptr<LogReader> reader_;
+  ConsumerStats stats_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::chrono::steady_clock::time_point throttle_until_{};
+};
+
+}  // namespace firstcome

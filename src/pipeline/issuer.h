@@ -1,0 +1,58 @@
+// Issuer: the CouponService behind the HTTP API. The hot path is
+//   catalog lookup → window check → Gate::Admit → Log::Append → answer,
+// and a client hears `issued` only after the log said the record is durable.
+// When the log cannot take it (definitely not persisted), the gate slot is
+// released before the client hears 503, so a 503 never costs a coupon.
+//
+// gate and log may be null in a process that only consumes (--role consumer):
+// such a process answers issue requests with 503 and still shows events.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "gate/gate.h"
+#include "log/log.h"
+#include "pipeline/consumer.h"
+#include "pipeline/coupon_service.h"
+#include "pipeline/event_catalog.h"
+#include "pipeline/retry_job.h"
+#include "store/store.h"
+
+namespace firstcome {
+
+struct IssuerParts {
+  EventCatalog* catalog = nullptr;  // required
+  Store* store = nullptr;           // required
+  Gate* gate = nullptr;             // null: no issuing (and no live gate figures)
+  Log* log = nullptr;               // null: no issuing
+  const Consumer* consumer = nullptr;  // for /metrics, when this process consumes
+  const RetryJob* retry = nullptr;     // for /metrics, when this process retries
+};
+
+class Issuer final : public CouponService {
+ public:
+  explicit Issuer(IssuerParts parts);
+
+  Result<EventView> CreateEvent(const Event& event) override;
+  Result<EventView> GetEvent(std::string_view event_id) override;
+  Result<std::vector<EventView>> ListEvents() override;
+  Result<std::vector<CouponView>> CouponsOfUser(std::string_view event_id,
+                                                std::string_view user_id) override;
+  void Issue(std::string_view event_id, std::string_view user_id, IssueCallback done) override;
+  Status Health() override;
+  void AppendMetrics(std::string& out) override;
+
+ private:
+  Result<EventView> ViewOf(const Event& event);
+  void OnAdmitted(std::shared_ptr<const Event> event, std::string user_id, const Admission& a,
+                  IssueCallback done);
+
+  IssuerParts parts_;
+  std::atomic<std::int64_t> in_flight_{0};
+  std::atomic<std::int64_t> log_failures_{0};
+  std::atomic<std::int64_t> released_{0};
+};
+
+}  // namespace firstcome

@@ -1,0 +1,103 @@
+#include "pipeline/retry_job.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace firstcome {
+
+RetryJob::RetryJob(Store& store, RetryOptions options) : store_(store), options_(options) {}
+
+RetryJob::~RetryJob() { Stop(); }
+
+void RetryJob::Start() {
+  thread_ = std::thread([this] {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, options_.interval, [this] { return stopping_; })) {
+      lock.unlock();
+      auto round = RunOnce(NowMillis());
+      if (!round.ok()) {
+        spdlog::warn("retry job: {}", round.status().ToString());
+      } else if (round->resolved + round->dead > 0) {
+        spdlog::info("retry job: {} persisted, {} rescheduled, {} dead", round->resolved,
+                     round->rescheduled, round->dead);
+      }
+      lock.lock();
+    }
+  });
+}
+
+void RetryJob::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+UnixMillis RetryJob::NextAttemptAt(UnixMillis now, int attempts) const {
+  auto delay = options_.first_delay.count();
+  for (int i = 1; i < attempts && delay < options_.max_delay.count(); ++i) delay *= 2;
+  return now + std::min<std::int64_t>(delay, options_.max_delay.count());
+}
+
+Status RetryJob::Attempt(const FailedEvent& failed, UnixMillis now, RetryRound& round) {
+  auto outcome = store_.InsertCoupons(std::span<const Issuance>(&failed.issuance, 1));
+  if (!outcome.ok()) return outcome.status();
+  if (outcome->failed.empty()) {
+    if (Status s = store_.ResolveFailure(failed.id); !s.ok()) return s;
+    ++round.resolved;
+    return Status::Ok();
+  }
+  const int attempts = failed.attempts + 1;
+  const bool dead = failed.dead || attempts >= options_.max_attempts;
+  const std::string& error = outcome->failed.front().error;
+  if (Status s = store_.RescheduleFailure(failed.id, error, NextAttemptAt(now, attempts), dead);
+      !s.ok()) {
+    return s;
+  }
+  if (!dead) {
+    ++round.rescheduled;
+    return Status::Ok();
+  }
+  ++round.dead;
+  if (!failed.dead) {
+    spdlog::error("retry job: {} seq {} user {} marked dead after {} attempts: {}",
+                  failed.issuance.event_id, failed.issuance.seq, failed.issuance.user_id,
+                  attempts, error);
+  }
+  return Status::Ok();
+}
+
+Result<RetryRound> RetryJob::RunOnce(UnixMillis now) {
+  RetryRound round;
+  auto due = store_.DueFailures(now, options_.batch);
+  if (!due.ok()) return due.status();
+  for (const FailedEvent& failed : *due) {
+    // The store being down ends the round: the rest are tried next time.
+    if (Status s = Attempt(failed, now, round); !s.ok()) return s;
+  }
+  resolved_total_ += round.resolved;
+  dead_total_ += round.dead;
+  return round;
+}
+
+Result<RetryRound> RetryJob::ReviveDead() {
+  RetryRound round;
+  auto events = store_.ListEvents();
+  if (!events.ok()) return events.status();
+  const UnixMillis now = NowMillis();
+  for (const Event& event : *events) {
+    auto failures = store_.FailuresOf(event.id);
+    if (!failures.ok()) return failures.status();
+    for (const FailedEvent& failed : *failures) {
+      if (!failed.dead) continue;
+      if (Status s = Attempt(failed, now, round); !s.ok()) return s;
+    }
+  }
+  resolved_total_ += round.resolved;
+  return round;
+}
+
+}  // namespace firstcome

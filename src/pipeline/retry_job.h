@@ -1,0 +1,67 @@
+// RetryJob: re-processes failed events until they are persisted, with
+// exponential backoff; after max_attempts an event is marked dead, which the
+// event status and /metrics show to operators. Runs on a timer inside `serve`
+// and once on demand as `firstcome retry-failed`.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include "store/store.h"
+
+namespace firstcome {
+
+struct RetryOptions {
+  std::chrono::milliseconds interval{1000};
+  std::chrono::milliseconds first_delay{1000};  // backoff after the 1st failed retry
+  std::chrono::milliseconds max_delay{300000};
+  int max_attempts = 10;
+  std::size_t batch = 500;
+};
+
+struct RetryRound {
+  std::int64_t resolved = 0;     // persisted (or found already persisted)
+  std::int64_t rescheduled = 0;  // still failing, tried again later
+  std::int64_t dead = 0;         // gave up this round
+};
+
+class RetryJob {
+ public:
+  RetryJob(Store& store, RetryOptions options);
+  ~RetryJob();
+
+  void Start();
+  void Stop();
+
+  // One pass over the failed events due at `now` (all pending ones when `now`
+  // is in the far future). Errors: the store is unavailable.
+  Result<RetryRound> RunOnce(UnixMillis now);
+
+  // Tries every dead failed event once more (an operator's decision, after
+  // fixing the cause). Still-failing ones stay dead.
+  Result<RetryRound> ReviveDead();
+
+  std::int64_t resolved_total() const { return resolved_total_.load(); }
+  std::int64_t dead_total() const { return dead_total_.load(); }
+
+ private:
+  UnixMillis NextAttemptAt(UnixMillis now, int attempts) const;
+  // Inserts one failed event; resolves it or reschedules it (dead when
+  // `attempts` reached the limit). Errors: the store is unavailable.
+  Status Attempt(const FailedEvent& failed, UnixMillis now, RetryRound& round);
+
+  Store& store_;
+  const RetryOptions options_;
+  std::atomic<std::int64_t> resolved_total_{0};
+  std::atomic<std::int64_t> dead_total_{0};
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+};
+
+}  // namespace firstcome
