@@ -1,0 +1,324 @@
+#include "http/json_codec.h"
+
+#include <array>
+#include <boost/json.hpp>
+#include <charconv>
+#include <cstdint>
+
+namespace firstcome::http {
+
+namespace json = boost::json;
+
+namespace {
+
+const char* KindName(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "a boolean";
+    case json::kind::int64:
+    case json::kind::uint64:
+      return "an integer";
+    case json::kind::double_:
+      return "a fractional number";
+    case json::kind::string:
+      return "a string";
+    case json::kind::array:
+      return "an array";
+    case json::kind::object:
+      return "an object";
+  }
+  return "a value";
+}
+
+// Builds "\"field\" <rest...>" without operator+ chains (why: GCC 12 warns
+// falsely about them under -O3, and warnings are errors here).
+template <class... Parts>
+Status FieldError(std::string_view field, const Parts&... parts) {
+  std::string msg = "\"";
+  msg.append(field);
+  msg += "\" ";
+  (msg.append(parts), ...);
+  return Status::Invalid(std::move(msg));
+}
+
+Status WrongType(std::string_view field, const char* want, const json::value& got) {
+  std::string msg = "\"";
+  msg.append(field);
+  msg += "\" must be ";
+  msg += want;
+  msg += ", not ";
+  msg += KindName(got);
+  return Status::Invalid(std::move(msg));
+}
+
+// An integer field in [lo, hi]. Only JSON integers count: 1.0, 1e3, "5" and
+// true are refused (why: a client sending them has a bug we should show).
+Status ReadInteger(const json::object& o, std::string_view field, std::int64_t lo, std::int64_t hi,
+                   std::int64_t* out) {
+  const json::value& v = o.at(field);
+  std::int64_t n;
+  if (v.is_int64()) {
+    n = v.get_int64();
+  } else if (v.is_uint64()) {  // above int64 max: certainly out of range
+    return FieldError(field, "must be between ", std::to_string(lo), " and ", std::to_string(hi));
+  } else if (v.is_double()) {
+    return FieldError(field, "must be an integer between ", std::to_string(lo), " and ",
+                      std::to_string(hi), " (fractional or exponent numbers are not accepted)");
+  } else {
+    return WrongType(field, "an integer", v);
+  }
+  if (n < lo || n > hi) {
+    return FieldError(field, "must be between ", std::to_string(lo), " and ", std::to_string(hi),
+                      ", got ", std::to_string(n));
+  }
+  *out = n;
+  return Status::Ok();
+}
+
+// An optional RFC 3339 time: absent or null means none.
+Status ReadTime(const json::object& o, std::string_view field, std::optional<UnixMillis>* out) {
+  const json::value* v = o.if_contains(field);
+  if (v == nullptr || v->is_null()) return Status::Ok();
+  if (!v->is_string()) return WrongType(field, "an RFC 3339 time string or null", *v);
+  auto t = ParseRfc3339(std::string_view(v->get_string()));
+  if (!t.ok()) {
+    return FieldError(field, "is not a valid time: ", t.status().message());
+  }
+  *out = *t;
+  return Status::Ok();
+}
+
+Status ParseObject(std::string_view body, json::value& out, json::storage_ptr sp) {
+  if (body.empty()) return Status::Invalid("the body must be a JSON object; it is empty");
+  boost::system::error_code ec;
+  json::parse_options opts;
+  opts.max_depth = 16;
+  out = json::parse(body, ec, std::move(sp), opts);
+  if (ec) return Status::Invalid("the body is not valid JSON: " + ec.message());
+  if (!out.is_object()) {
+    return Status::Invalid(std::string("the body must be a JSON object, not ") + KindName(out));
+  }
+  return Status::Ok();
+}
+
+void AppendInt(std::string& out, std::int64_t n) {
+  std::array<char, 24> buf;
+  auto r = std::to_chars(buf.data(), buf.data() + buf.size(), n);
+  out.append(buf.data(), r.ptr);
+}
+
+void AppendTimeOrNull(std::string& out, const std::optional<UnixMillis>& t) {
+  if (!t) {
+    out += "null";
+    return;
+  }
+  out += '"';
+  out += FormatRfc3339(*t);
+  out += '"';
+}
+
+std::string_view DefaultDetail(IssueStatus s) {
+  switch (s) {
+    case IssueStatus::kIssued:
+      return "";
+    case IssueStatus::kAlreadyIssued:
+      return "you already hold the coupons this event allows";
+    case IssueStatus::kSoldOut:
+      return "none left";
+    case IssueStatus::kNotOpen:
+      return "the event is not open";
+    case IssueStatus::kUnavailable:
+      return "could not be made durable; nothing was taken; safe to retry";
+  }
+  return "";
+}
+
+}  // namespace
+
+Result<Event> ParseCreateEvent(std::string_view body) {
+  json::value root;
+  if (Status s = ParseObject(body, root, {}); !s.ok()) return s;
+  const json::object& o = root.get_object();
+  for (const auto& kv : o) {
+    std::string_view k = kv.key();
+    if (k != "id" && k != "total" && k != "per_user" && k != "name" && k != "starts_at" &&
+        k != "ends_at") {
+      return FieldError(k, "is not a known field (known: id, total, per_user, name, starts_at, ",
+                        "ends_at)");
+    }
+  }
+  Event e;
+  const json::value* id = o.if_contains("id");
+  if (id == nullptr) return Status::Invalid("\"id\" is missing");
+  if (!id->is_string()) return WrongType("id", "a string", *id);
+  e.id = std::string(id->get_string());
+  if (!IsValidId(e.id)) {
+    return Status::Invalid("\"id\" must be 1-64 characters of A-Z a-z 0-9 . _ - : @");
+  }
+  if (!o.contains("total")) return Status::Invalid("\"total\" is missing");
+  std::int64_t total = 0;
+  if (Status s = ReadInteger(o, "total", 1, kMaxTotal, &total); !s.ok()) return s;
+  e.total = total;
+  if (o.contains("per_user")) {
+    std::int64_t per_user = 1;
+    if (Status s = ReadInteger(o, "per_user", 1, kMaxPerUser, &per_user); !s.ok()) return s;
+    e.per_user = static_cast<std::int32_t>(per_user);
+  }
+  if (const json::value* name = o.if_contains("name"); name != nullptr && !name->is_null()) {
+    if (!name->is_string()) return WrongType("name", "a string", *name);
+    e.name = std::string(name->get_string());
+  }
+  if (Status s = ReadTime(o, "starts_at", &e.starts_at); !s.ok()) return s;
+  if (Status s = ReadTime(o, "ends_at", &e.ends_at); !s.ok()) return s;
+  if (Status s = ValidateEvent(e); !s.ok()) return s;
+  return e;
+}
+
+Status ParseIssueBody(std::string_view body, std::string* user_id) {
+  // Why a stack buffer: the issue body is tiny and this is the hot path; the
+  // monotonic resource spills to the heap only for unusually large bodies.
+  unsigned char buf[2048];
+  json::monotonic_resource mr(buf, sizeof(buf));
+  json::value root;
+  if (Status s = ParseObject(body, root, &mr); !s.ok()) return s;
+  const json::value* u = root.get_object().if_contains("user_id");
+  if (u == nullptr) return Status::Invalid("\"user_id\" is missing");
+  if (!u->is_string()) return WrongType("user_id", "a string", *u);
+  std::string_view id = u->get_string();
+  if (!IsValidId(id)) {
+    return Status::Invalid("\"user_id\" must be 1-64 characters of A-Z a-z 0-9 . _ - : @");
+  }
+  user_id->assign(id);
+  return Status::Ok();
+}
+
+void AppendJsonString(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 0xf];
+        } else {
+          out += ch;  // UTF-8 passes through unchanged
+        }
+    }
+  }
+  out += '"';
+}
+
+void AppendEventView(std::string& out, const EventView& v) {
+  const Event& e = v.event;
+  out += "{\"id\":";
+  AppendJsonString(out, e.id);
+  out += ",\"name\":";
+  AppendJsonString(out, e.name);
+  out += ",\"total\":";
+  AppendInt(out, e.total);
+  out += ",\"per_user\":";
+  AppendInt(out, e.per_user);
+  out += ",\"starts_at\":";
+  AppendTimeOrNull(out, e.starts_at);
+  out += ",\"ends_at\":";
+  AppendTimeOrNull(out, e.ends_at);
+  out += ",\"issued\":";
+  AppendInt(out, v.issued);
+  out += ",\"remaining\":";
+  AppendInt(out, v.remaining);
+  out += ",\"persisted\":";
+  AppendInt(out, v.persisted);
+  out += ",\"failed\":";
+  AppendInt(out, v.failed);
+  out += ",\"dead\":";
+  AppendInt(out, v.dead);
+  out += ",\"state\":";
+  AppendJsonString(out, v.state);
+  out += ",\"created_at\":";
+  AppendTimeOrNull(out, e.created_at > 0 ? std::optional<UnixMillis>(e.created_at) : std::nullopt);
+  out += '}';
+}
+
+void AppendEventList(std::string& out, const std::vector<EventView>& views) {
+  out += '[';
+  for (std::size_t i = 0; i < views.size(); ++i) {
+    if (i > 0) out += ',';
+    AppendEventView(out, views[i]);
+  }
+  out += ']';
+}
+
+void AppendCoupons(std::string& out, const std::vector<CouponView>& coupons) {
+  out += '[';
+  for (std::size_t i = 0; i < coupons.size(); ++i) {
+    if (i > 0) out += ',';
+    out += "{\"coupon_id\":";
+    AppendJsonString(out, coupons[i].coupon_id);
+    out += ",\"seq\":";
+    AppendInt(out, coupons[i].seq);
+    out += ",\"state\":";
+    AppendJsonString(out, coupons[i].state);
+    out += '}';
+  }
+  out += ']';
+}
+
+void AppendUserCoupons(std::string& out, std::string_view event_id, std::string_view user_id,
+                       const std::vector<CouponView>& coupons) {
+  out += "{\"event_id\":";
+  AppendJsonString(out, event_id);
+  out += ",\"user_id\":";
+  AppendJsonString(out, user_id);
+  out += ",\"coupons\":";
+  AppendCoupons(out, coupons);
+  out += '}';
+}
+
+void AppendIssueAnswer(std::string& out, std::string_view status_name, const IssueAnswer& a) {
+  out += "{\"status\":\"";
+  out += status_name;
+  out += "\",\"event_id\":";
+  AppendJsonString(out, a.event_id);
+  out += ",\"user_id\":";
+  AppendJsonString(out, a.user_id);
+  if (a.status == IssueStatus::kIssued) {
+    out += ",\"coupon_id\":";
+    AppendJsonString(out, a.coupon_id);
+    out += ",\"seq\":";
+    AppendInt(out, a.seq);
+  } else {
+    // Not a success: the common error shape too, so generic clients see
+    // {"error", "detail"} on every non-2xx answer.
+    out += ",\"error\":\"";
+    out += status_name;
+    out += "\",\"detail\":";
+    AppendJsonString(out, a.detail.empty() ? DefaultDetail(a.status) : a.detail);
+    if (a.status == IssueStatus::kAlreadyIssued) {
+      out += ",\"coupons\":";
+      AppendCoupons(out, a.coupons);
+    }
+  }
+  out += '}';
+}
+
+}  // namespace firstcome::http

@@ -1,0 +1,33 @@
+// Reply: one HTTP answer as the API layer builds it, before it is written.
+//
+// Kept independent of Beast so that routes, codecs and error mapping are plain
+// functions over strings. A session owns one Reply and reuses it (clear()
+// keeps the body's capacity), so answering costs no heap allocation once warm.
+#pragma once
+
+#include <string>
+
+namespace firstcome::http {
+
+inline constexpr const char* kJsonType = "application/json";
+inline constexpr const char* kPrometheusType = "text/plain; version=0.0.4; charset=utf-8";
+
+struct Reply {
+  int status = 200;
+  std::string body;
+  const char* content_type = kJsonType;
+  const char* allow = nullptr;    // the Allow header of a 405
+  bool www_authenticate = false;  // a 401 names the Bearer scheme
+  bool close = false;             // the server closes the connection after this answer
+
+  void clear() {
+    status = 200;
+    body.clear();
+    content_type = kJsonType;
+    allow = nullptr;
+    www_authenticate = false;
+    close = false;
+  }
+};
+
+}  // namespace firstcome::http

@@ -1,0 +1,759 @@
+// HttpServer: sessions, the acceptor, the I/O threads and graceful stop.
+//
+// Invariants:
+// - A Session lives on one I/O thread (its shard's io_context, run by exactly
+//   one thread), so its members need no lock. Work done elsewhere (an Issue
+//   callback, a blocking call on the pool) writes only reply_ while the session
+//   waits for it, then hands control back with a post to the session's thread.
+// - One request is handled at a time per connection; pipelined requests wait
+//   in the read buffer, so answers go out in request order.
+// - `connections_` counts sessions alive (accepted, not yet destroyed);
+//   `service_calls_` counts calls into the CouponService not yet answered.
+//   Stop() waits for both, so no callback outlives the io_contexts.
+#include "http/server.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <charconv>
+#include <ctime>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "http/errors.h"
+#include "http/json_codec.h"
+#include "http/reply.h"
+#include "http/request_metrics.h"
+#include "http/routes.h"
+
+namespace firstcome {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// How long a closing connection is drained (read and discarded) after its last
+// answer. Why: closing a socket with unread input sends RST, which can destroy
+// the answer (a 413 for an 8 MiB upload) before the client reads it.
+constexpr std::chrono::milliseconds kLingerTime{2000};
+constexpr std::chrono::milliseconds kLingerTimeStopping{200};
+constexpr std::size_t kLingerMaxBytes = 64 * 1024 * 1024;
+constexpr std::size_t kHeaderLimit = 16 * 1024;
+
+// The parts of a request the API uses. Reused across the requests of a
+// connection (clear() keeps capacity).
+struct Request {
+  bhttp::verb verb = bhttp::verb::unknown;
+  int version = 11;
+  std::string target;
+  std::string authorization;
+  std::string body;
+  bool expect_continue = false;  // "Expect: 100-continue"
+
+  void clear() {
+    verb = bhttp::verb::unknown;
+    version = 11;
+    target.clear();
+    authorization.clear();
+    body.clear();
+    expect_continue = false;
+  }
+};
+
+// A Beast parser that stores only what Request holds (why not
+// request_parser<string_body>: that builds a field list with a heap node per
+// header, on every request of the hot path).
+class RequestParser final : public bhttp::basic_parser<true> {
+ public:
+  RequestParser(Request& request, std::size_t body_limit) : request_(request) {
+    this->body_limit(body_limit);
+    this->header_limit(kHeaderLimit);
+  }
+
+ private:
+  void on_request_impl(bhttp::verb method, beast::string_view, beast::string_view target,
+                       int version, beast::error_code&) override {
+    request_.verb = method;
+    request_.version = version;
+    request_.target.assign(target.data(), target.size());
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
+  void on_field_impl(bhttp::field name, beast::string_view, beast::string_view value,
+                     beast::error_code&) override {
+    if (name == bhttp::field::authorization) {
+      request_.authorization.assign(value.data(), value.size());
+    } else if (name == bhttp::field::expect && beast::iequals(value, "100-continue")) {
+      request_.expect_continue = true;
+    }
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code&) override {
+    if (length) request_.body.reserve(static_cast<std::size_t>(*length));
+  }
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    request_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code&) override {
+    request_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  Request& request_;
+};
+
+// Appends "Date: <IMF-fixdate>\r\n", formatted at most once a second per thread.
+void AppendDateHeader(std::string& out) {
+  thread_local std::time_t cached_second = 0;
+  thread_local char cached[64];
+  std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    std::tm tm;
+    gmtime_r(&now, &tm);
+    std::strftime(cached, sizeof(cached), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    cached_second = now;
+  }
+  out += cached;
+}
+
+void AppendUnsigned(std::string& out, std::size_t n) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof(buf), n);
+  out.append(buf, r.ptr);
+}
+
+// Constant-time comparison (why: a plain == leaks how many leading bytes of a
+// guessed token were right through its timing).
+bool SameSecret(std::string_view given, std::string_view expected) {
+  unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+    diff |= static_cast<unsigned char>(g ^ static_cast<unsigned char>(expected[i]));
+  }
+  return diff == 0;
+}
+
+bool IsLoopback(const tcp::endpoint& ep) {
+  const asio::ip::address a = ep.address();
+  if (a.is_loopback()) return true;
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
+  }
+  return false;
+}
+
+}  // namespace
+
+class Session;
+
+// One I/O thread's io_context and the sessions living on it. The registry is
+// locked because Stop() walks it from another thread; sessions touch it only
+// when they start and end.
+struct Shard {
+  explicit Shard(int i) : index(i) {}
+  const int index;
+  std::mutex mu;
+  std::unordered_set<Session*> sessions;
+  // Declared last: destroyed first, so handlers it still holds (and the
+  // sessions they keep alive) go while the registry above is still valid.
+  asio::io_context ioc{1};
+};
+
+class ServerCore {
+ public:
+  ServerCore(HttpServerOptions o, CouponService& s)
+      : options(std::move(o)),
+        service(s),
+        thread_count(options.threads > 0
+                         ? options.threads
+                         : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
+        metrics(thread_count) {}
+
+  Status Start();
+  void Stop(std::chrono::milliseconds drain);
+  void DoAccept();
+  void OnAccept(beast::error_code ec, tcp::socket socket, Shard& shard);
+  // Posts `fn(session)` to the thread of every live session.
+  template <class Fn>
+  void ForEachSession(Fn fn);
+
+  const HttpServerOptions options;
+  CouponService& service;
+  const int thread_count;
+  http::RequestMetrics metrics;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> connections{0};
+  std::atomic<int> service_calls{0};
+  std::atomic<int> blocking_queued{0};
+  std::uint16_t port = 0;
+  bool started = false;
+  bool stopped = false;
+
+  std::vector<std::unique_ptr<Shard>> shards;
+  std::optional<asio::thread_pool> blocking;  // after shards: destroyed before them
+  std::optional<tcp::acceptor> acceptor;      // lives on shards[0]
+  std::optional<asio::steady_timer> accept_retry;
+  std::size_t next_shard = 0;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::vector<std::thread> threads;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(ServerCore& server, Shard& shard, tcp::socket socket, bool loopback)
+      : server_(server),
+        shard_(shard),
+        stream_(std::move(socket)),
+        buffer_(server.options.body_limit + 2 * kHeaderLimit + 64 * 1024),
+        loopback_(loopback) {}
+
+  ~Session() {
+    {
+      std::lock_guard lock(shard_.mu);
+      shard_.sessions.erase(this);
+    }
+    server_.metrics.ConnectionClosed();
+    server_.connections.fetch_sub(1, std::memory_order_acq_rel);
+  }
+
+  // On the shard's thread.
+  void Start() {
+    {
+      std::lock_guard lock(shard_.mu);
+      shard_.sessions.insert(this);
+    }
+    AwaitRequest();
+  }
+
+  // Stop() began: a connection waiting for a request is closed now; one
+  // handling a request answers it with "Connection: close".
+  void OnStop() {
+    stop_requested_ = true;
+    if (waiting_for_request_) Close();
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+ private:
+  // Waits for the first byte of the next request: read_timeout for a new
+  // connection, idle_timeout between keep-alive requests. Bytes already in
+  // the buffer (pipelining) are parsed at once.
+  void AwaitRequest() {
+    request_.clear();
+    parser_.emplace(request_, server_.options.body_limit);
+    if (buffer_.size() > 0) {
+      ReadRequest();
+      return;
+    }
+    if (stop_requested_) {
+      Close();
+      return;
+    }
+    waiting_for_request_ = true;
+    stream_.expires_after(first_request_ ? server_.options.read_timeout
+                                         : server_.options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->waiting_for_request_ = false;
+                              if (ec) return self->Close();  // idle timeout, EOF, stop
+                              self->buffer_.commit(n);
+                              self->ReadRequest();
+                            });
+  }
+
+  // Header first, so that a client waiting on "Expect: 100-continue" is told
+  // to go on (and one announcing too large a body is refused before sending it).
+  void ReadRequest() {
+    stream_.expires_after(server_.options.read_timeout);
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec || parser_->is_done()) return OnRead(ec);
+    if (request_.expect_continue && buffer_.size() == 0) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                          if (ec) return self->Close();
+                          self->ReadBody();
+                        });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    first_request_ = false;
+    if (!ec) return Handle();
+    reply_.clear();
+    started_ = Clock::now();
+    route_ = http::MatchRoute(request_.target).route;
+    if (ec == bhttp::error::body_limit) {
+      http::SetError(
+          reply_, 413, http::kPayloadTooLarge,
+          "the body is larger than " + std::to_string(server_.options.body_limit) + " bytes",
+          route_ == http::Route::kIssue);
+    } else if (ec.category() == beast::error_code(bhttp::error::bad_method).category() &&
+               ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+      http::SetError(reply_, 400, http::kInvalidRequest, "malformed HTTP request: " + ec.message(),
+                     route_ == http::Route::kIssue);
+    } else {
+      return Close();  // timeout, reset, EOF: nobody to answer
+    }
+    reply_.close = true;
+    Finish();
+  }
+
+  void Handle() {
+    started_ = Clock::now();
+    reply_.clear();
+    keep_alive_ = parser_->keep_alive();
+    http::RouteMatch m = http::MatchRoute(request_.target);
+    route_ = m.route;
+    const http::Method method = request_.verb == bhttp::verb::get    ? http::Method::kGet
+                                : request_.verb == bhttp::verb::post ? http::Method::kPost
+                                                                     : http::Method::kOther;
+    if (m.route == http::Route::kNotFound) {
+      http::SetError(reply_, 404, http::kNotFound, "no such path");
+      return Finish();
+    }
+    if (!http::Allows(m.route, method)) {
+      http::SetError(reply_, 405, http::kMethodNotAllowed,
+                     std::string("allowed: ") + http::AllowHeader(m.route));
+      reply_.allow = http::AllowHeader(m.route);
+      return Finish();
+    }
+    const bool issue = m.route == http::Route::kIssue;
+    if (m.route == http::Route::kEvent || issue || m.route == http::Route::kUserCoupons) {
+      if (!IsValidId(m.event_id)) {
+        http::SetError(reply_, 400, http::kInvalidRequest,
+                       "the event id in the path must be 1-64 characters of A-Z a-z 0-9 . _ - : @",
+                       issue);
+        return Finish();
+      }
+      if (m.route == http::Route::kUserCoupons && !IsValidId(m.user_id)) {
+        http::SetError(reply_, 400, http::kInvalidRequest,
+                       "the user id in the path must be 1-64 characters of A-Z a-z 0-9 . _ - : @");
+        return Finish();
+      }
+    }
+    switch (m.route) {
+      case http::Route::kIssue:
+        return HandleIssue(m.event_id);
+      case http::Route::kHealthz:
+        return RunBlocking([](ServerCore& s, http::Reply& r) {
+          Status st = s.service.Health();
+          if (st.ok()) {
+            r.body = "{\"status\":\"ok\",\"role\":";
+            http::AppendJsonString(r.body, s.options.role);
+            r.body += '}';
+          } else {
+            http::SetError(r, 503, http::kUnavailable, st.message());
+            r.body.pop_back();
+            r.body += ",\"status\":\"unavailable\"}";
+          }
+        });
+      case http::Route::kMetrics:
+        return RunBlocking([](ServerCore& s, http::Reply& r) {
+          r.content_type = http::kPrometheusType;
+          s.metrics.AppendPrometheus(r.body);
+          s.service.AppendMetrics(r.body);
+        });
+      case http::Route::kEvents:
+        if (method == http::Method::kGet) {
+          return RunBlocking([](ServerCore& s, http::Reply& r) {
+            auto list = s.service.ListEvents();
+            if (!list.ok()) return http::SetError(r, list.status());
+            http::AppendEventList(r.body, *list);
+          });
+        }
+        return HandleCreate();
+      case http::Route::kEvent:
+        return RunBlocking([id = m.event_id](ServerCore& s, http::Reply& r) {
+          auto view = s.service.GetEvent(id);
+          if (!view.ok()) return http::SetError(r, view.status());
+          http::AppendEventView(r.body, *view);
+        });
+      case http::Route::kUserCoupons:
+        return RunBlocking([id = m.event_id, user = m.user_id](ServerCore& s, http::Reply& r) {
+          auto coupons = s.service.CouponsOfUser(id, user);
+          if (!coupons.ok()) return http::SetError(r, coupons.status());
+          http::AppendUserCoupons(r.body, id, user, *coupons);
+        });
+      case http::Route::kNotFound:
+        break;
+    }
+    http::SetError(reply_, 404, http::kNotFound, "no such path");
+    Finish();
+  }
+
+  void HandleCreate() {
+    const std::string& token = server_.options.admin_token;
+    if (!token.empty()) {
+      constexpr std::string_view kBearer = "Bearer ";
+      std::string_view given = request_.authorization;
+      bool ok = given.substr(0, kBearer.size()) == kBearer &&
+                SameSecret(given.substr(kBearer.size()), token);
+      if (!ok) {
+        http::SetError(reply_, 401, http::kUnauthorized,
+                       "admin calls need Authorization: Bearer <admin token>");
+        reply_.www_authenticate = true;
+        return Finish();
+      }
+    } else if (!loopback_) {
+      http::SetError(reply_, 401, http::kUnauthorized,
+                     "no admin token is configured: admin calls are accepted from loopback only");
+      return Finish();
+    }
+    auto event = http::ParseCreateEvent(request_.body);
+    if (!event.ok()) {
+      http::SetError(reply_, event.status());
+      return Finish();
+    }
+    RunBlocking([e = std::move(*event)](ServerCore& s, http::Reply& r) {
+      auto view = s.service.CreateEvent(e);
+      if (!view.ok()) return http::SetError(r, view.status());
+      r.status = 201;
+      http::AppendEventView(r.body, *view);
+    });
+  }
+
+  // The hot path: parse the tiny body on the stack, ask the service, answer
+  // from whichever thread the service completes on.
+  void HandleIssue(std::string_view event_id) {
+    if (Status s = http::ParseIssueBody(request_.body, &user_id_); !s.ok()) {
+      http::SetError(reply_, s, /*issue_route=*/true);
+      return Finish();
+    }
+    // Why a self reference instead of capturing a shared_ptr: the callback
+    // then fits std::function's small buffer (no allocation per request).
+    pending_self_ = shared_from_this();
+    server_.service_calls.fetch_add(1, std::memory_order_acq_rel);
+    server_.service.Issue(event_id, user_id_,
+                          [this](Result<IssueAnswer> result) { OnIssued(std::move(result)); });
+  }
+
+  // Any thread; the session is waiting and touches nothing until Finish().
+  void OnIssued(Result<IssueAnswer> result) {
+    if (!result.ok()) {
+      http::SetError(reply_, result.status(), /*issue_route=*/true);
+    } else {
+      IssueAnswer& a = *result;
+      if (a.event_id.empty()) a.event_id = http::MatchRoute(request_.target).event_id;
+      if (a.user_id.empty()) a.user_id = user_id_;
+      http::HttpOutcome o = http::OutcomeOf(a.status);
+      reply_.status = o.http;
+      http::AppendIssueAnswer(reply_.body, o.code, a);
+    }
+    std::shared_ptr<Session> self = std::move(pending_self_);
+    ServerCore& server = server_;
+    if (shard_.ioc.get_executor().running_in_this_thread()) {
+      server.service_calls.fetch_sub(1, std::memory_order_acq_rel);
+      Finish();
+      return;
+    }
+    asio::post(shard_.ioc, [self = std::move(self)] { self->Finish(); });
+    // Last (and not through `this`, which the post may have ended): once it
+    // reaches zero Stop() may tear the io_contexts down.
+    server.service_calls.fetch_sub(1, std::memory_order_acq_rel);
+  }
+
+  // Runs fn(server, reply_) on the blocking pool, then Finish() on this thread.
+  template <class Fn>
+  void RunBlocking(Fn fn) {
+    if (server_.blocking_queued.fetch_add(1, std::memory_order_acq_rel) >=
+        server_.options.max_blocking_queue) {
+      server_.blocking_queued.fetch_sub(1, std::memory_order_acq_rel);
+      http::SetError(reply_, 503, http::kUnavailable, "the server is busy; retry shortly");
+      return Finish();
+    }
+    server_.service_calls.fetch_add(1, std::memory_order_acq_rel);
+    asio::post(*server_.blocking, [self = shared_from_this(), fn = std::move(fn)]() mutable {
+      ServerCore& server = self->server_;
+      server.blocking_queued.fetch_sub(1, std::memory_order_acq_rel);
+      try {
+        fn(server, self->reply_);
+      } catch (const std::exception& e) {
+        // Why: a library exception escaping a service call must cost one
+        // request, not the pool thread.
+        http::SetError(self->reply_, 500, "internal", e.what());
+      }
+      Shard& shard = self->shard_;
+      asio::post(shard.ioc, [self = std::move(self)] { self->Finish(); });
+      server.service_calls.fetch_sub(1, std::memory_order_acq_rel);
+    });
+  }
+
+  // Writes reply_ (on the session's thread).
+  void Finish() {
+    const bool close = reply_.close || !keep_alive_ || stop_requested_ ||
+                       server_.stopping.load(std::memory_order_relaxed);
+    out_.clear();
+    out_ += "HTTP/1.1 ";
+    AppendUnsigned(out_, static_cast<std::size_t>(reply_.status));
+    out_ += ' ';
+    out_ += http::ReasonPhrase(reply_.status);
+    out_ += "\r\nServer: firstcome\r\n";
+    AppendDateHeader(out_);
+    out_ += "Content-Type: ";
+    out_ += reply_.content_type;
+    out_ += "\r\nContent-Length: ";
+    AppendUnsigned(out_, reply_.body.size());
+    // HTTP/1.1 keeps alive by default; HTTP/1.0 clients asked for keep-alive
+    // explicitly, and are told so.
+    if (close) {
+      out_ += "\r\nConnection: close";
+    } else if (request_.version == 10) {
+      out_ += "\r\nConnection: keep-alive";
+    }
+    if (reply_.allow != nullptr) {
+      out_ += "\r\nAllow: ";
+      out_ += reply_.allow;
+    }
+    if (reply_.www_authenticate) out_ += "\r\nWWW-Authenticate: Bearer";
+    out_ += "\r\n\r\n";
+    out_ += reply_.body;
+    server_.metrics.Record(
+        shard_.index, route_, reply_.status,
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started_).count());
+    stream_.expires_after(server_.options.read_timeout);
+    asio::async_write(stream_, asio::buffer(out_),
+                      [self = shared_from_this(), close](beast::error_code ec, std::size_t) {
+                        if (ec) return self->Close();
+                        if (close) return self->Linger();
+                        self->AwaitRequest();
+                      });
+  }
+
+  // Half-closes and discards what the client still sends, until it closes,
+  // kLingerTime passes or kLingerMaxBytes arrived; then closes.
+  void Linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return Close();
+    stream_.expires_after(server_.stopping.load(std::memory_order_relaxed) ? kLingerTimeStopping
+                                                                           : kLingerTime);
+    LingerRead();
+  }
+
+  void LingerRead() {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(16 * 1024),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->lingered_ += n;
+                              if (ec || self->lingered_ > kLingerMaxBytes) return self->Close();
+                              self->LingerRead();
+                            });
+  }
+
+  ServerCore& server_;
+  Shard& shard_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  Request request_;
+  std::optional<RequestParser> parser_;
+  http::Reply reply_;
+  std::string out_;
+  std::string user_id_;
+  std::shared_ptr<Session> pending_self_;  // set while an Issue call is out
+  Clock::time_point started_;
+  http::Route route_ = http::Route::kNotFound;
+  std::size_t lingered_ = 0;
+  const bool loopback_;
+  bool first_request_ = true;
+  bool keep_alive_ = false;
+  bool waiting_for_request_ = false;
+  bool stop_requested_ = false;
+};
+
+Status ServerCore::Start() {
+  beast::error_code ec;
+  asio::ip::address address = asio::ip::make_address(options.bind_address, ec);
+  if (ec) return Status::Invalid("bad bind address \"" + options.bind_address + "\"");
+  for (int i = 0; i < thread_count; ++i) shards.push_back(std::make_unique<Shard>(i));
+  tcp::endpoint endpoint(address, options.port);
+  acceptor.emplace(shards[0]->ioc);
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    acceptor.reset();
+    shards.clear();
+    return Status::Unavailable("cannot listen on " + options.bind_address + ":" +
+                               std::to_string(options.port) + ": " + ec.message());
+  }
+  port = acceptor->local_endpoint().port();
+  accept_retry.emplace(shards[0]->ioc);
+  blocking.emplace(static_cast<std::size_t>(std::max(1, options.blocking_threads)));
+  for (auto& shard : shards) {
+    guards.push_back(asio::make_work_guard(shard->ioc));
+    threads.emplace_back([&ioc = shard->ioc] {
+      // Why the loop: an exception escaping a handler must not end the thread
+      // (the session that threw is gone; the others carry on).
+      while (true) {
+        try {
+          ioc.run();
+          return;
+        } catch (const std::exception&) {
+        }
+      }
+    });
+  }
+  asio::post(shards[0]->ioc, [this] { DoAccept(); });
+  started = true;
+  return Status::Ok();
+}
+
+void ServerCore::DoAccept() {
+  Shard& target = *shards[next_shard];
+  next_shard = (next_shard + 1) % shards.size();
+  acceptor->async_accept(target.ioc, [this, &target](beast::error_code ec, tcp::socket socket) {
+    OnAccept(ec, std::move(socket), target);
+  });
+}
+
+void ServerCore::OnAccept(beast::error_code ec, tcp::socket socket, Shard& shard) {
+  if (stopping.load() || !acceptor->is_open()) return;
+  if (ec) {
+    // Out of descriptors and the like: back off briefly instead of spinning.
+    accept_retry->expires_after(std::chrono::milliseconds(20));
+    accept_retry->async_wait([this](beast::error_code e) {
+      if (!e && !stopping.load()) DoAccept();
+    });
+    return;
+  }
+  if (connections.fetch_add(1, std::memory_order_acq_rel) >= options.max_connections) {
+    connections.fetch_sub(1, std::memory_order_acq_rel);
+    metrics.ConnectionRefused();
+    // Best effort, never blocking: the answer fits any socket buffer.
+    static const std::string kRefusal = [] {
+      std::string body = R"({"error":"unavailable","detail":"too many connections"})";
+      return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+             "Content-Length: " +
+             std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    }();
+    ::send(socket.native_handle(), kRefusal.data(), kRefusal.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    socket.close(ec);
+    return DoAccept();
+  }
+  metrics.ConnectionOpened();
+  socket.set_option(tcp::no_delay(true), ec);
+  tcp::endpoint remote = socket.remote_endpoint(ec);
+  const bool loopback = !ec && IsLoopback(remote);
+  auto session = std::make_shared<Session>(*this, shard, std::move(socket), loopback);
+  asio::post(shard.ioc, [session = std::move(session)] { session->Start(); });
+  DoAccept();
+}
+
+template <class Fn>
+void ServerCore::ForEachSession(Fn fn) {
+  for (auto& shard : shards) {
+    std::vector<std::shared_ptr<Session>> live;
+    {
+      std::lock_guard lock(shard->mu);
+      for (Session* s : shard->sessions) {
+        // Fails for a session whose destructor is waiting for the lock.
+        if (auto p = s->weak_from_this().lock()) live.push_back(std::move(p));
+      }
+    }
+    for (auto& s : live) asio::post(shard->ioc, [s, fn] { fn(*s); });
+  }
+}
+
+void ServerCore::Stop(std::chrono::milliseconds drain) {
+  if (!started || stopped) return;
+  stopped = true;
+  stopping.store(true);
+  // 1. Stop accepting (on the acceptor's thread; it is not thread-safe).
+  std::promise<void> closed;
+  asio::post(shards[0]->ioc, [this, &closed] {
+    beast::error_code ec;
+    acceptor->close(ec);
+    accept_retry->cancel();
+    closed.set_value();
+  });
+  closed.get_future().wait();
+  // 2. Idle connections close now; busy ones finish their request.
+  ForEachSession([](Session& s) { s.OnStop(); });
+  auto wait_until = [](auto done, Clock::time_point deadline) {
+    while (!done() && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  };
+  wait_until([this] { return connections.load() == 0; }, Clock::now() + drain);
+  // 3. Whatever is left is cut off.
+  ForEachSession([](Session& s) { s.Close(); });
+  // 4. Calls into the service must answer before the io_contexts go (their
+  // callbacks post to them). The service bounds every external call with a
+  // timeout, so this ends; the bound here is a last resort.
+  wait_until([this] { return connections.load() == 0 && service_calls.load() == 0; },
+             Clock::now() + drain + std::chrono::seconds(30));
+  blocking->join();
+  guards.clear();
+  for (auto& shard : shards) shard->ioc.stop();
+  for (auto& t : threads) t.join();
+  threads.clear();
+}
+
+// The pimpl of HttpServer is the ServerCore (named apart because sessions,
+// which are not members of HttpServer, need to see it).
+class HttpServer::Impl : public ServerCore {
+ public:
+  using ServerCore::ServerCore;
+};
+
+HttpServer::HttpServer(HttpServerOptions options, CouponService& service)
+    : impl_(std::make_unique<Impl>(std::move(options), service)) {}
+
+HttpServer::~HttpServer() { impl_->Stop(std::chrono::milliseconds(0)); }
+
+Status HttpServer::Start() {
+  if (impl_->started) return Status::Invalid("the server was started already");
+  return impl_->Start();
+}
+
+std::uint16_t HttpServer::port() const { return impl_->port; }
+
+void HttpServer::Stop(std::chrono::milliseconds drain) { impl_->Stop(drain); }
+
+}  // namespace firstcome
