@@ -1,0 +1,109 @@
+#include "app/backends.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+
+#include "gate/memory_gate.h"
+#include "gate/redis_gate.h"
+#include "log/kafka_log.h"
+#include "log/sqlite_log.h"
+#include "store/mysql_store.h"
+#include "store/sqlite_store.h"
+
+namespace firstcome {
+
+namespace {
+
+std::chrono::milliseconds Ms(std::int64_t v) { return std::chrono::milliseconds(v); }
+
+Status EnsureDataDir(const Config& config) {
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) return Status::Invalid("cannot create data dir " + config.data_dir + ": " + ec.message());
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Store>> OpenStore(const Config& config) {
+  if (config.store == "mysql") {
+    return OpenMysqlStore({.url = config.mysql_url,
+                           .connections = static_cast<int>(config.mysql_connections),
+                           .timeout = Ms(config.timeout_ms)});
+  }
+  if (Status s = EnsureDataDir(config); !s.ok()) return s;
+  return OpenSqliteStore({.path = config.data_dir + "/store.db"});
+}
+
+Result<std::unique_ptr<Log>> OpenLog(const Config& config) {
+  if (config.log == "kafka") {
+    return OpenKafkaLog({.brokers = config.kafka_brokers,
+                         .topic = config.kafka_topic,
+                         .partitions = static_cast<int>(config.kafka_partitions),
+                         .delivery_timeout = Ms(config.timeout_ms)});
+  }
+  if (Status s = EnsureDataDir(config); !s.ok()) return s;
+  return OpenSqliteLog({.path = config.data_dir + "/log.db"});
+}
+
+// The memory gate's durable state is the log: replay it, event by event.
+Status RebuildFromLog(Gate& gate, Log& log, EventCatalog& catalog) {
+  auto started = std::chrono::steady_clock::now();
+  std::map<std::string, std::vector<Issuance>> by_event;
+  std::size_t records = 0;
+  Status s = log.ScanAll([&](const Issuance& i) {
+    by_event[i.event_id].push_back(i);
+    ++records;
+  });
+  if (!s.ok()) return s;
+  for (auto& [event_id, issuances] : by_event) {
+    auto event = catalog.Find(event_id);
+    if (!event.ok()) return event.status();
+    if (!*event) {
+      spdlog::warn("log has {} records of unknown event {}; skipped", issuances.size(), event_id);
+      continue;
+    }
+    if (Status r = gate.Rebuild(**event, issuances); !r.ok()) return r;
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - started)
+                .count();
+  spdlog::info("gate rebuilt from the log: {} records of {} events in {} ms", records,
+               by_event.size(), ms);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Backends> OpenBackends(const Config& config, BackendNeeds needs) {
+  Backends b;
+  auto store = OpenStore(config);
+  if (!store.ok()) return store.status();
+  b.store = std::move(store).value();
+  if (Status s = b.store->Migrate(); !s.ok()) return s;
+  b.catalog = std::make_unique<EventCatalog>(*b.store);
+
+  if (needs.log) {
+    auto log = OpenLog(config);
+    if (!log.ok()) return log.status();
+    b.log = std::move(log).value();
+  }
+  if (needs.gate) {
+    if (config.gate == "redis") {
+      auto gate = OpenRedisGate({.url = config.redis_url,
+                                 .connections = static_cast<int>(config.redis_connections),
+                                 .timeout = Ms(config.timeout_ms)});
+      if (!gate.ok()) return gate.status();
+      b.gate = std::move(gate).value();
+    } else {
+      b.gate = NewMemoryGate();
+      if (!b.gate) return Status::Internal("memory gate not available");
+      if (!b.log) return Status::Internal("the memory gate needs the log to rebuild from");
+      if (Status s = RebuildFromLog(*b.gate, *b.log, *b.catalog); !s.ok()) return s;
+    }
+  }
+  return b;
+}
+
+}  // namespace firstcome

@@ -1,0 +1,230 @@
+#include "app/config.h"
+
+#include <CLI/CLI.hpp>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <variant>
+
+extern char** environ;
+
+namespace firstcome {
+
+namespace {
+
+using Field = std::variant<std::string Config::*, std::int64_t Config::*, double Config::*>;
+
+struct Setting {
+  const char* name;
+  Field field;
+  const char* help;
+};
+
+const std::vector<Setting>& Settings() {
+  static const std::vector<Setting> kSettings = {
+      {"config", &Config::config, "TOML config file"},
+      {"role", &Config::role, "all | api | consumer"},
+      {"gate", &Config::gate, "memory | redis"},
+      {"log", &Config::log, "embedded | kafka"},
+      {"store", &Config::store, "sqlite | mysql"},
+      {"redis_url", &Config::redis_url, "redis://host:port[/db]"},
+      {"kafka_brokers", &Config::kafka_brokers, "host:port[,host:port]"},
+      {"mysql_url", &Config::mysql_url, "mysql://user:pass@host:port/db"},
+      {"admin_token", &Config::admin_token, "bearer token for admin calls"},
+      {"bind", &Config::bind, "address to listen on"},
+      {"port", &Config::port, "HTTP port"},
+      {"data_dir", &Config::data_dir, "folder of the embedded log and store"},
+      {"http_threads", &Config::http_threads, "HTTP I/O threads (0: one per core)"},
+      {"max_body_bytes", &Config::max_body_bytes, "largest request body accepted"},
+      {"redis_connections", &Config::redis_connections, "pipelined Redis connections"},
+      {"kafka_topic", &Config::kafka_topic, "Kafka topic of issuances"},
+      {"kafka_partitions", &Config::kafka_partitions, "partitions when the topic is created"},
+      {"mysql_connections", &Config::mysql_connections, "MariaDB/MySQL connections"},
+      {"timeout_ms", &Config::timeout_ms, "timeout of external calls"},
+      {"consumer_group", &Config::consumer_group, "log consumer group"},
+      {"consumer_batch_size", &Config::consumer_batch_size, "records per store transaction"},
+      {"consumer_max_rows_per_second", &Config::consumer_max_rows_per_second,
+       "store write rate limit (0: none)"},
+      {"retry_interval_ms", &Config::retry_interval_ms, "how often the retry job runs"},
+      {"retry_max_attempts", &Config::retry_max_attempts, "attempts before a failed event is dead"},
+      {"log_level", &Config::log_level, "trace | debug | info | warn | error"},
+  };
+  return kSettings;
+}
+
+std::string EnvName(std::string_view name) {
+  std::string out = "FIRSTCOME_";
+  for (char c : name) out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string FlagName(std::string_view name) {
+  std::string out = "--";
+  for (char c : name) out += c == '_' ? '-' : c;
+  return out;
+}
+
+Status Assign(Config& config, const Setting& s, const std::string& text, const std::string& from) {
+  auto bad = [&](const char* what) {
+    return Status::Invalid(from + ": " + s.name + " must be " + what + ", got '" + text + "'");
+  };
+  if (auto f = std::get_if<std::string Config::*>(&s.field)) {
+    config.*(*f) = text;
+  } else if (auto f = std::get_if<std::int64_t Config::*>(&s.field)) {
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size()) return bad("a whole number");
+    config.*(*f) = v;
+  } else if (auto f = std::get_if<double Config::*>(&s.field)) {
+    try {
+      std::size_t used = 0;
+      double v = std::stod(text, &used);
+      if (used != text.size()) return bad("a number");
+      config.*(*f) = v;
+    } catch (const std::exception&) {
+      return bad("a number");
+    }
+  }
+  return Status::Ok();
+}
+
+Status OneOf(const std::string& name, const std::string& value,
+             std::initializer_list<const char*> allowed) {
+  for (const char* a : allowed) {
+    if (value == a) return Status::Ok();
+  }
+  std::string list;
+  for (const char* a : allowed) list += list.empty() ? a : std::string(" | ") + a;
+  return Status::Invalid(name + " must be " + list + ", got '" + value + "'");
+}
+
+Status Validate(const Config& c) {
+  for (const Status& s : {OneOf("role", c.role, {"all", "api", "consumer"}),
+                          OneOf("gate", c.gate, {"memory", "redis"}),
+                          OneOf("log", c.log, {"embedded", "kafka"}),
+                          OneOf("store", c.store, {"sqlite", "mysql"}),
+                          OneOf("log_level", c.log_level,
+                                {"trace", "debug", "info", "warn", "error"})}) {
+    if (!s.ok()) return s;
+  }
+  if (c.port < 0 || c.port > 65535) return Status::Invalid("port must be 0..65535");
+  if (c.http_threads < 0 || c.http_threads > 256) return Status::Invalid("http_threads must be 0..256");
+  if (c.max_body_bytes < 256 || c.max_body_bytes > 16 * 1024 * 1024) {
+    return Status::Invalid("max_body_bytes must be 256..16777216");
+  }
+  if (c.consumer_batch_size < 1 || c.consumer_batch_size > 100000) {
+    return Status::Invalid("consumer_batch_size must be 1..100000");
+  }
+  if (c.consumer_max_rows_per_second < 0) {
+    return Status::Invalid("consumer_max_rows_per_second must be >= 0");
+  }
+  if (c.timeout_ms < 1 || c.retry_interval_ms < 1 || c.retry_max_attempts < 1 ||
+      c.redis_connections < 1 || c.mysql_connections < 1 || c.kafka_partitions < 1) {
+    return Status::Invalid("timeouts, intervals, attempts, connections and partitions must be >= 1");
+  }
+  if (c.gate == "memory" && c.role != "all") {
+    return Status::Invalid(
+        "the memory gate lives inside one process: --role api/consumer need --gate redis");
+  }
+  if (c.log == "embedded" && c.role != "all") {
+    return Status::Invalid(
+        "the embedded log lives inside one process: --role api/consumer need --log kafka");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::vector<std::string> SettingNames() {
+  std::vector<std::string> names;
+  for (const auto& s : Settings()) names.push_back(s.name);
+  return names;
+}
+
+Result<Config> BuildConfig(const ConfigSources& sources) {
+  Config config;
+  if (!sources.file_text.empty()) {
+    toml::table table;
+    try {
+      table = toml::parse(sources.file_text);
+    } catch (const toml::parse_error& e) {
+      std::ostringstream msg;
+      msg << "config file: " << e.description() << " at line " << e.source().begin.line;
+      return Status::Invalid(msg.str());
+    }
+    for (auto&& [key, node] : table) {
+      auto it = std::find_if(Settings().begin(), Settings().end(),
+                             [&](const Setting& s) { return key.str() == s.name; });
+      if (it == Settings().end()) {
+        return Status::Invalid("config file: unknown key '" + std::string(key.str()) + "'");
+      }
+      std::string text;
+      if (auto v = node.value<std::string>(); v && node.is_string()) {
+        text = *v;
+      } else if (node.is_integer()) {
+        text = std::to_string(*node.value<std::int64_t>());
+      } else if (node.is_floating_point()) {
+        text = std::to_string(*node.value<double>());
+      } else {
+        return Status::Invalid("config file: " + std::string(key.str()) +
+                               " must be a string or a number");
+      }
+      if (Status s = Assign(config, *it, text, "config file"); !s.ok()) return s;
+    }
+  }
+  for (const Setting& s : Settings()) {
+    if (auto it = sources.env.find(EnvName(s.name)); it != sources.env.end()) {
+      if (Status st = Assign(config, s, it->second, it->first); !st.ok()) return st;
+    }
+  }
+  for (const Setting& s : Settings()) {
+    if (auto it = sources.flags.find(s.name); it != sources.flags.end()) {
+      if (Status st = Assign(config, s, it->second, FlagName(s.name)); !st.ok()) return st;
+    }
+  }
+  if (Status s = Validate(config); !s.ok()) return s;
+  return config;
+}
+
+void AddConfigFlags(CLI::App& app, std::map<std::string, std::string>& flags) {
+  for (const Setting& s : Settings()) {
+    std::string name = s.name;
+    std::string help = std::string(s.help) + " [env " + EnvName(name) + "]";
+    app.add_option_function<std::string>(
+           FlagName(name), [&flags, name](const std::string& v) { flags[name] = v; }, help)
+        ->type_name("");
+  }
+}
+
+Result<Config> LoadConfig(const std::map<std::string, std::string>& flags) {
+  ConfigSources sources;
+  sources.flags = flags;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    if (kv.rfind("FIRSTCOME_", 0) != 0) continue;
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    sources.env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  std::string path;
+  if (auto it = flags.find("config"); it != flags.end()) {
+    path = it->second;
+  } else if (auto it = sources.env.find("FIRSTCOME_CONFIG"); it != sources.env.end()) {
+    path = it->second;
+  }
+  if (!path.empty()) {
+    std::ifstream in(path);
+    if (!in) return Status::Invalid("cannot read config file " + path);
+    std::stringstream text;
+    text << in.rdbuf();
+    sources.file_text = text.str();
+    if (sources.file_text.empty()) sources.file_text = "\n";
+  }
+  return BuildConfig(sources);
+}
+
+}  // namespace firstcome

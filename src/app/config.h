@@ -1,0 +1,74 @@
+// Config: every setting of Firstcome, as one plain struct built once at start
+// (defaults → config file → environment → flags; later sources win) and passed
+// down. Nothing else reads the environment.
+//
+// Each setting `name` has the flag --name-with-dashes, the environment variable
+// FIRSTCOME_NAME_IN_CAPS and the file key name (TOML, top level).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace CLI {
+class App;
+}
+
+namespace firstcome {
+
+struct Config {
+  std::string config;  // path of the config file ("" = none)
+
+  std::string role = "all";      // all | api | consumer
+  std::string gate = "memory";   // memory | redis
+  std::string log = "embedded";  // embedded | kafka
+  std::string store = "sqlite";  // sqlite | mysql
+  std::string redis_url = "redis://127.0.0.1:6379";
+  std::string kafka_brokers = "127.0.0.1:9092";
+  std::string mysql_url = "mysql://firstcome:firstcome@127.0.0.1:3306/firstcome";
+  std::string admin_token;
+
+  std::string bind = "0.0.0.0";
+  std::int64_t port = 8080;
+  std::string data_dir = "./data";
+  std::int64_t http_threads = 0;  // 0: one per core
+  std::int64_t max_body_bytes = 64 * 1024;
+
+  std::int64_t redis_connections = 4;
+  std::string kafka_topic = "firstcome.issuances";
+  std::int64_t kafka_partitions = 6;
+  std::int64_t mysql_connections = 4;
+  std::int64_t timeout_ms = 3000;  // external calls (Redis, Kafka delivery, MariaDB)
+
+  std::string consumer_group = "firstcome-store";
+  std::int64_t consumer_batch_size = 2000;
+  double consumer_max_rows_per_second = 50000;  // 0: unlimited
+  std::int64_t retry_interval_ms = 1000;
+  std::int64_t retry_max_attempts = 10;
+
+  std::string log_level = "info";  // trace | debug | info | warn | error
+};
+
+// The raw inputs, so that building a Config is a pure function (unit-tested).
+struct ConfigSources {
+  std::string file_text;                      // TOML; "" when no file
+  std::map<std::string, std::string> env;     // FIRSTCOME_* variables
+  std::map<std::string, std::string> flags;   // setting name → value given on the command line
+};
+
+Result<Config> BuildConfig(const ConfigSources& sources);
+
+// Adds one --flag per setting to `app`, writing what the user gave into `flags`.
+void AddConfigFlags(CLI::App& app, std::map<std::string, std::string>& flags);
+
+// Reads the config file named by --config / FIRSTCOME_CONFIG and the process
+// environment, then applies `flags`.
+Result<Config> LoadConfig(const std::map<std::string, std::string>& flags);
+
+// The names of all settings (for documentation and tests).
+std::vector<std::string> SettingNames();
+
+}  // namespace firstcome

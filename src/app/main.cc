@@ -1,0 +1,223 @@
+// firstcome: the one binary. Subcommands: serve, audit, retry-failed, bench.
+// Errors from libraries that throw are caught here, at the edge.
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <climits>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+
+#include "app/backends.h"
+#include "app/config.h"
+#include "http/server.h"
+#include "pipeline/audit.h"
+#include "pipeline/consumer.h"
+#include "pipeline/issuer.h"
+#include "pipeline/retry_job.h"
+
+namespace firstcome {
+namespace {
+
+constexpr int kExitUsage = 2;
+
+std::chrono::milliseconds Ms(std::int64_t v) { return std::chrono::milliseconds(v); }
+
+Result<Config> ConfigOrExit(const std::map<std::string, std::string>& flags) {
+  auto config = LoadConfig(flags);
+  if (!config.ok()) return config.status();
+  spdlog::set_level(spdlog::level::from_str(config->log_level));
+  return config;
+}
+
+int Fail(const Status& s, int code = 1) {
+  std::fprintf(stderr, "firstcome: %s\n", s.ToString().c_str());
+  return code;
+}
+
+ConsumerOptions ConsumerOptionsOf(const Config& c) {
+  return {.group = c.consumer_group,
+          .batch_size = static_cast<std::size_t>(c.consumer_batch_size),
+          .max_rows_per_second = c.consumer_max_rows_per_second};
+}
+
+RetryOptions RetryOptionsOf(const Config& c) {
+  return {.interval = Ms(c.retry_interval_ms), .max_attempts = static_cast<int>(c.retry_max_attempts)};
+}
+
+// A burst is many thousand connections; the usual soft limit (1024) is not.
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+int Serve(const Config& config) {
+  // Signals are taken by sigwait below; every thread started from here on
+  // inherits the blocked mask, so none of them is interrupted.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  RaiseOpenFileLimit();
+
+  const bool issues = config.role != "consumer";
+  const bool consumes = config.role != "api";
+  // A consumer-only process still opens a shared gate, for the live figures.
+  auto backends = OpenBackends(config, {.log = true, .gate = issues || config.gate == "redis"});
+  if (!backends.ok()) return Fail(backends.status());
+  Backends& b = *backends;
+
+  std::optional<Consumer> consumer;
+  std::optional<RetryJob> retry;
+  if (consumes) {
+    consumer.emplace(*b.log, *b.store, ConsumerOptionsOf(config));
+    retry.emplace(*b.store, RetryOptionsOf(config));
+  }
+  Issuer issuer({.catalog = b.catalog.get(),
+                 .store = b.store.get(),
+                 .gate = b.gate.get(),
+                 .log = issues ? b.log.get() : nullptr,
+                 .consumer = consumer ? &*consumer : nullptr,
+                 .retry = retry ? &*retry : nullptr});
+  HttpServer server({.bind_address = config.bind,
+                     .port = static_cast<std::uint16_t>(config.port),
+                     .threads = static_cast<int>(config.http_threads),
+                     .body_limit = static_cast<std::size_t>(config.max_body_bytes),
+                     .admin_token = config.admin_token,
+                     .role = config.role},
+                    issuer);
+  if (consumer) {
+    if (Status s = consumer->Start(); !s.ok()) return Fail(s);
+    retry->Start();
+  }
+  if (Status s = server.Start(); !s.ok()) return Fail(s);
+  spdlog::info("firstcome serving on {}:{} (role {}, gate {}, log {}, store {})", config.bind,
+               server.port(), config.role, config.gate, config.log, config.store);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: stopping (finishing in-flight requests, flushing the log)", sig);
+  server.Stop(std::chrono::seconds(10));
+  if (Status s = b.log->Flush(std::chrono::seconds(10)); !s.ok()) {
+    spdlog::error("log flush: {}", s.ToString());
+  }
+  if (consumer) {
+    consumer->Stop();
+    retry->Stop();
+  }
+  spdlog::info("stopped");
+  return 0;
+}
+
+int Audit(const Config& config, const std::string& event_id, bool repair) {
+  const bool shared_gate = config.gate == "redis";
+  auto backends = OpenBackends(config, {.log = true, .gate = shared_gate});
+  if (!backends.ok()) return Fail(backends.status(), kExitUsage);
+  Backends& b = *backends;
+  auto event = b.catalog->Find(event_id);
+  if (!event.ok()) return Fail(event.status(), kExitUsage);
+  if (!*event) return Fail(Status::NotFound("no event with id " + event_id), kExitUsage);
+  AuditOptions options{.repair = repair, .gate_is_shared = shared_gate};
+  auto report = AuditEvent(**event, b.gate.get(), *b.log, *b.store, options);
+  if (!report.ok()) return Fail(report.status(), kExitUsage);
+  std::cout << report->ToText(**event);
+  if (repair && !report->clean()) {
+    options.repair = false;
+    report = AuditEvent(**event, b.gate.get(), *b.log, *b.store, options);
+    if (!report.ok()) return Fail(report.status(), kExitUsage);
+    std::cout << "\nafter repair:\n" << report->ToText(**event);
+  }
+  return report->clean() ? 0 : 1;
+}
+
+int RetryFailed(const Config& config, bool include_dead) {
+  auto backends = OpenBackends(config, {.log = false, .gate = false});
+  if (!backends.ok()) return Fail(backends.status());
+  RetryJob job(*backends->store, RetryOptionsOf(config));
+  RetryRound total;
+  if (include_dead) {
+    auto revived = job.ReviveDead();
+    if (!revived.ok()) return Fail(revived.status());
+    total = *revived;
+  }
+  // On demand, everything pending is due now; each pass takes a batch.
+  for (;;) {
+    auto round = job.RunOnce(std::numeric_limits<UnixMillis>::max());
+    if (!round.ok()) return Fail(round.status());
+    total.resolved += round->resolved;
+    total.rescheduled += round->rescheduled;
+    total.dead += round->dead;
+    if (round->resolved == 0) break;
+  }
+  std::printf("retry-failed: %lld persisted, %lld still failing, %lld marked dead\n",
+              static_cast<long long>(total.resolved), static_cast<long long>(total.rescheduled),
+              static_cast<long long>(total.dead));
+  return total.rescheduled + total.dead == 0 ? 0 : 1;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"Firstcome: first-come, first-served issuance (coupons, tickets, drops)",
+               "firstcome"};
+  app.require_subcommand(1);
+  std::map<std::string, std::string> flags;
+  int rc = 0;
+
+  CLI::App* serve = app.add_subcommand("serve", "run the HTTP API, the consumer and the retry job");
+  AddConfigFlags(*serve, flags);
+  serve->callback([&] {
+    auto config = ConfigOrExit(flags);
+    rc = config.ok() ? Serve(*config) : Fail(config.status(), kExitUsage);
+  });
+
+  std::string event_id;
+  bool repair = false;
+  CLI::App* audit = app.add_subcommand(
+      "audit", "compare gate, log and store for one event; exit 0 when they agree, 1 when not");
+  audit->add_option("--event", event_id, "event id")->required();
+  audit->add_flag("--repair", repair,
+                  "persist what is missing, re-log gate-only admissions, rebuild a gate that lost "
+                  "state");
+  AddConfigFlags(*audit, flags);
+  audit->callback([&] {
+    auto config = ConfigOrExit(flags);
+    rc = config.ok() ? Audit(*config, event_id, repair) : Fail(config.status(), kExitUsage);
+  });
+
+  bool include_dead = false;
+  CLI::App* retry = app.add_subcommand(
+      "retry-failed", "retry every pending failed event now; exit 1 if some still fail");
+  retry->add_flag("--include-dead", include_dead,
+                  "also retry events marked dead (after the cause was fixed)");
+  AddConfigFlags(*retry, flags);
+  retry->callback([&] {
+    auto config = ConfigOrExit(flags);
+    rc = config.ok() ? RetryFailed(*config, include_dead) : Fail(config.status(), kExitUsage);
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return rc;
+}
+
+}  // namespace
+}  // namespace firstcome
+
+int main(int argc, char** argv) {
+  try {
+    return firstcome::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "firstcome: fatal: %s\n", e.what());
+    return 1;
+  }
+}
