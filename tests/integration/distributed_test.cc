@@ -1,0 +1,262 @@
+// Distributed Firstcome on real servers: a private Redis, MariaDB and Kafka
+// (scripts/services, started once for this binary) and several firstcome
+// processes in split roles. Covers issue 3's tests 1-6: two API processes and
+// a consumer racing, a consumer killed with -9, MariaDB stopped, the Kafka
+// broker stopped, Redis flushed, and the race in one process.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <thread>
+
+#include "bench/load_generator.h"
+#include "support/api_client.h"
+#include "support/process.h"
+#include "support/services.h"
+
+namespace firstcome::testing {
+namespace {
+
+Services* services = nullptr;
+
+class Distributed : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    services = new Services("redis,mariadb,kafka");
+    ASSERT_TRUE(services->ok()) << "scripts/services up failed; logs in " << services->dir();
+  }
+  static void TearDownTestSuite() {
+    delete services;
+    services = nullptr;
+  }
+
+  // The environment that points firstcome at the private servers.
+  static std::vector<std::string> Env() {
+    return {"FIRSTCOME_GATE=redis",
+            "FIRSTCOME_LOG=kafka",
+            "FIRSTCOME_STORE=mysql",
+            "FIRSTCOME_REDIS_URL=" + services->env("FIRSTCOME_REDIS_URL"),
+            "FIRSTCOME_KAFKA_BROKERS=" + services->env("FIRSTCOME_KAFKA_BROKERS"),
+            "FIRSTCOME_MYSQL_URL=" + services->env("FIRSTCOME_MYSQL_URL")};
+  }
+
+  // Starts `firstcome serve --role ROLE` on a free port; returns its port.
+  int StartRole(const std::string& role, std::vector<std::string> extra = {}) {
+    const int port = FreePort();
+    std::vector<std::string> args = {"serve", "--role", role, "--port", std::to_string(port),
+                                     "--data-dir", dir_.path() + "/" + std::to_string(port)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto p = std::make_unique<FirstcomeProcess>(args, Env());
+    EXPECT_TRUE(p->Start());
+    EXPECT_TRUE(p->WaitHealthy(port, std::chrono::seconds(60))) << "log: " << p->log_path();
+    processes_[port] = std::move(p);
+    return port;
+  }
+  FirstcomeProcess& Process(int port) { return *processes_.at(port); }
+
+  int RunAudit(const std::string& event, std::vector<std::string> extra, std::string* out) {
+    return Audit(event, extra, out, Env());
+  }
+
+  // Redis on the services' port, through redis-cli.
+  static int RedisCli(const std::string& command) {
+    std::string url = services->env("FIRSTCOME_REDIS_URL");  // redis://127.0.0.1:PORT
+    std::string port = url.substr(url.rfind(':') + 1);
+    return RunShell("redis-cli -p " + port + " " + command + " >/dev/null");
+  }
+
+  TempDir dir_;
+  std::map<int, std::unique_ptr<FirstcomeProcess>> processes_;
+};
+
+// Checks a load's answers: exactly `total` issued, no user twice, seqs 1..total.
+void ExpectExactlyIssued(const LoadReport& report, std::int64_t total) {
+  std::set<std::int64_t> seqs;
+  std::set<std::string> winners;
+  std::map<int, int> by_status;
+  for (const Answer& a : report.answers) {
+    ++by_status[a.http_status];
+    if (a.http_status != 201) continue;
+    EXPECT_TRUE(winners.insert(a.user_id).second) << a.user_id << " issued twice";
+    EXPECT_TRUE(seqs.insert(a.seq).second) << "seq " << a.seq << " issued twice";
+  }
+  EXPECT_EQ(by_status[201], total);
+  ASSERT_EQ(static_cast<std::int64_t>(seqs.size()), total);
+  EXPECT_EQ(*seqs.begin(), 1);
+  EXPECT_EQ(*seqs.rbegin(), total);
+  for (const auto& [status, n] : by_status) {
+    EXPECT_TRUE(status == 201 || status == 409 || status == 410) << n << " x " << status;
+  }
+}
+
+LoadOptions RaceLoad(const std::vector<int>& ports, const std::string& event) {
+  LoadOptions load;
+  for (int p : ports) load.targets.push_back("http://127.0.0.1:" + std::to_string(p));
+  load.event_id = event;
+  load.connections = 2000;
+  load.requests = 8000;
+  load.distribution = UserDistribution::kRepeated;
+  load.users = 1500;
+  load.record_answers = true;
+  return load;
+}
+
+// 1. Two API processes and one consumer share one count.
+TEST_F(Distributed, TwoApiProcessesAndAConsumerIssueExactlyTheTotal) {
+  const int api1 = StartRole("api");
+  const int api2 = StartRole("api");
+  StartRole("consumer");
+  ApiEndpoint a{.port = api1};
+  ASSERT_EQ(CreateEvent(a, "d-race", 100).status, 201);
+  auto report = RunLoad(RaceLoad({api1, api2}, "d-race"));
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->transport_errors, 0);
+  ExpectExactlyIssued(*report, 100);
+  ASSERT_TRUE(WaitForField(a, "d-race", "persisted", 100));
+  EXPECT_EQ(Field(GetEvent(ApiEndpoint{.port = api2}, "d-race"), "issued"), 100);
+  std::string out;
+  EXPECT_EQ(RunAudit("d-race", {}, &out), 0) << out;
+}
+
+// 2. The consumer killed with -9 mid-stream and restarted.
+TEST_F(Distributed, ConsumerKilledMidStreamPersistsEverythingOnce) {
+  const int api = StartRole("api");
+  const int consumer = StartRole("consumer", {"--consumer-max-rows-per-second", "500",
+                                              "--consumer-batch-size", "50"});
+  ApiEndpoint a{.port = api};
+  ASSERT_EQ(CreateEvent(a, "d-kill", 3000).status, 201);
+  LoadOptions load;
+  load.targets = {"http://127.0.0.1:" + std::to_string(api)};
+  load.event_id = "d-kill";
+  load.connections = 100;
+  load.requests = 3000;
+  auto report = RunLoad(load);
+  ASSERT_TRUE(report.ok());
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const std::int64_t before = Field(GetEvent(a, "d-kill"), "persisted");
+  EXPECT_LT(before, 3000) << "the consumer should still be mid-stream";
+  Process(consumer).Kill9();
+  StartRole("consumer");
+  ASSERT_TRUE(WaitForField(a, "d-kill", "persisted", 3000, std::chrono::seconds(120)));
+  std::string out;
+  EXPECT_EQ(RunAudit("d-kill", {}, &out), 0) << out;
+  std::printf("consumer killed at %lld of 3000 persisted; after restart 3000, audit clean\n",
+              static_cast<long long>(before));
+}
+
+// 3. MariaDB stopped for ~10 s during consumption.
+TEST_F(Distributed, MariaDbOutagePausesConsumptionAndLosesNothing) {
+  const int api = StartRole("api");
+  const int consumer = StartRole("consumer", {"--consumer-max-rows-per-second", "300",
+                                              "--consumer-batch-size", "50"});
+  ApiEndpoint a{.port = api};
+  ASSERT_EQ(CreateEvent(a, "d-db", 2000).status, 201);
+  LoadOptions load;
+  load.targets = {"http://127.0.0.1:" + std::to_string(api)};
+  load.event_id = "d-db";
+  load.connections = 50;
+  load.requests = 2000;
+  ASSERT_TRUE(RunLoad(load).ok());
+  ASSERT_TRUE(services->Stop("mariadb"));
+  std::this_thread::sleep_for(std::chrono::seconds(10));
+  EXPECT_TRUE(Process(api).running());
+  EXPECT_TRUE(Process(consumer).running());
+  // Issuing does not need the database: the answer is durable in Kafka.
+  EXPECT_EQ(Issue(a, "d-db", "during-outage").status, 201);
+  ASSERT_TRUE(services->Start("mariadb"));
+  ASSERT_TRUE(WaitForField(a, "d-db", "persisted", 2000, std::chrono::seconds(120)))
+      << boost::json::serialize(GetEvent(a, "d-db"));
+  std::string out;
+  EXPECT_EQ(RunAudit("d-db", {}, &out), 0) << out;
+}
+
+// 4. The Kafka broker stopped: 503 and no slot taken; afterwards exact totals.
+TEST_F(Distributed, KafkaDownAnswers503AndTakesNoSlot) {
+  const int api = StartRole("api");
+  StartRole("consumer");
+  ApiEndpoint a{.port = api};
+  ASSERT_EQ(CreateEvent(a, "d-kafka", 50).status, 201);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(Issue(a, "d-kafka", "before-" + std::to_string(i)).status, 201);
+  ASSERT_TRUE(services->Stop("kafka"));
+  for (int i = 0; i < 5; ++i) {
+    auto started = std::chrono::steady_clock::now();
+    auto r = Issue(a, "d-kafka", "during-" + std::to_string(i));
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_EQ(r.json().as_object().at("status").as_string(), "unavailable");
+    std::printf("issue with the broker down: %d in %lld ms\n", r.status, static_cast<long long>(ms.count()));
+  }
+  EXPECT_EQ(Field(GetEvent(a, "d-kafka"), "issued"), 10) << "a 503 must not take a slot";
+  ASSERT_TRUE(services->Start("kafka"));
+  // Once the broker is back every remaining coupon can be had, and no more.
+  int issued = 0, sold_out = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  for (int i = 0; i < 60 && std::chrono::steady_clock::now() < deadline;) {
+    auto r = Issue(a, "d-kafka", "after-" + std::to_string(i));
+    if (r.status == 503) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      continue;
+    }
+    issued += r.status == 201;
+    sold_out += r.status == 410;
+    ++i;
+  }
+  EXPECT_EQ(issued, 40);
+  EXPECT_EQ(sold_out, 20);
+  ASSERT_TRUE(WaitForField(a, "d-kafka", "persisted", 50, std::chrono::seconds(90)));
+  std::string out;
+  EXPECT_EQ(RunAudit("d-kafka", {}, &out), 0) << out;
+}
+
+// 5. Redis flushed mid-event: audit sees it, --repair rebuilds, no seq reused.
+TEST_F(Distributed, RedisFlushIsFoundAndRepairedWithoutReusingSeqs) {
+  const int api = StartRole("api");
+  StartRole("consumer");
+  ApiEndpoint a{.port = api};
+  ASSERT_EQ(CreateEvent(a, "d-flush", 100).status, 201);
+  std::set<std::int64_t> seqs;
+  for (int i = 0; i < 30; ++i) {
+    auto r = Issue(a, "d-flush", "first-" + std::to_string(i));
+    ASSERT_EQ(r.status, 201);
+    seqs.insert(r.json().as_object().at("seq").as_int64());
+  }
+  ASSERT_TRUE(WaitForField(a, "d-flush", "persisted", 30));
+  ASSERT_EQ(RedisCli("FLUSHALL"), 0);
+  std::string out;
+  EXPECT_EQ(RunAudit("d-flush", {}, &out), 1) << out;
+  EXPECT_NE(out.find("unknown to the gate"), std::string::npos) << out;
+  EXPECT_EQ(RunAudit("d-flush", {"--repair"}, &out), 0) << out;
+  // The earlier winners are known again; new users get only new seqs.
+  EXPECT_EQ(Issue(a, "d-flush", "first-7").status, 409);
+  int issued = 0;
+  for (int i = 0; i < 80; ++i) {
+    auto r = Issue(a, "d-flush", "second-" + std::to_string(i));
+    if (r.status != 201) {
+      EXPECT_EQ(r.status, 410) << r.body;
+      continue;
+    }
+    ++issued;
+    EXPECT_TRUE(seqs.insert(r.json().as_object().at("seq").as_int64()).second) << "seq reused";
+  }
+  EXPECT_EQ(issued, 70);
+  EXPECT_EQ(seqs.size(), 100u);
+  ASSERT_TRUE(WaitForField(a, "d-flush", "persisted", 100));
+  EXPECT_EQ(RunAudit("d-flush", {}, &out), 0) << out;
+}
+
+// 6. The core race in one process on Redis + Kafka + MariaDB.
+TEST_F(Distributed, RaceInOneProcessOnRealServers) {
+  const int port = StartRole("all");
+  ApiEndpoint a{.port = port};
+  ASSERT_EQ(CreateEvent(a, "d-one", 100).status, 201);
+  auto report = RunLoad(RaceLoad({port}, "d-one"));
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->transport_errors, 0);
+  ExpectExactlyIssued(*report, 100);
+  ASSERT_TRUE(WaitForField(a, "d-one", "persisted", 100));
+  std::string out;
+  EXPECT_EQ(RunAudit("d-one", {}, &out), 0) << out;
+}
+
+}  // namespace
+}  // namespace firstcome::testing
