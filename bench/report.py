@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""Turns the raw results of bench/run into docs/benchmarks.md and a gnuplot
+chart (throughput and p99 per scenario). Only reads what bench/run wrote;
+a missing scenario is shown as "not run" with the reason from notes.txt.
+
+    bench/report.py RESULTS_DIR OUT.md OUT.png
+"""
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+
+SCENARIOS = [
+    ("reference", "nginx `return 200`, 1 worker (the ceiling)"),
+    ("emb-admitting", "embedded: admitting (every request an admission)"),
+    ("emb-soldout", "embedded: sold out (every request a rejection)"),
+    ("emb-flash", "embedded: flash drop, 10,000 coupons, 200,000 users"),
+    ("emb-half", "embedded: admitting paced at half its maximum"),
+    ("dist-admitting", "distributed: admitting"),
+    ("dist-soldout", "distributed: sold out"),
+    ("dist-flash", "distributed: flash drop, 10,000 coupons, 200,000 users"),
+]
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def read_kv(path):
+    out = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                if "=" in line:
+                    k, v = line.rstrip("\n").split("=", 1)
+                    out[k] = v
+    except OSError:
+        pass
+    return out
+
+
+def wrk_result(path):
+    try:
+        text = open(path).read()
+    except OSError:
+        return None
+    m = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if not m:
+        return None
+    res = {"rps": float(m.group(1))}
+    for q in ("50", "90", "99"):
+        mq = re.search(rf"^\s+{q}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        if mq:
+            v = float(mq.group(1))
+            res["p" + q] = v / 1000 if mq.group(2) == "us" else v * 1000 if mq.group(2) == "s" else v
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    res["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"(\d+) requests in", text)
+    res["requests"] = int(m.group(1)) if m else 0
+    return res
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "—"
+    return f"{v:,.{digits}f}"
+
+
+def main():
+    d, md_path, png_path = sys.argv[1], sys.argv[2], sys.argv[3]
+    machine = read_kv(os.path.join(d, "machine.txt"))
+    notes = [l.strip() for l in open(os.path.join(d, "notes.txt"))] if os.path.exists(
+        os.path.join(d, "notes.txt")) else []
+    runs = {name: load(os.path.join(d, name + ".json")) for name, _ in SCENARIOS}
+    ref = runs.get("reference")
+    ref_rps = ref["requests_per_second"] if ref else None
+
+    def ratio(r):
+        if not r or not ref_rps:
+            return None
+        return r["requests_per_second"] / ref_rps
+
+    L = []
+    L.append("# Firstcome benchmarks")
+    L.append("")
+    L.append("Every figure on this page comes from one run of `bench/run` (written by "
+             "`bench/report.py`); run it again to reproduce them. The load tool is "
+             "`firstcome bench` (closed loop, keep-alive, "
+             f"{machine.get('connections', '?')} connections on "
+             f"{machine.get('load_threads', '?')} load thread) on the same machine as the "
+             "server, traffic to 127.0.0.1 only. The reference is a private nginx with one "
+             "worker answering `return 200 \"ok\"`, measured in the same run with the same "
+             "tool: the cheapest HTTP answer this machine gives. Ratios are to it.")
+    L.append("")
+    L.append("## Machine")
+    L.append("")
+    L.append("| | |")
+    L.append("|---|---|")
+    for k in ("cpu", "cores", "memory", "kernel", "os", "compiler", "nginx", "commit", "date",
+              "load"):
+        if k in machine:
+            label = "load average at start" if k == "load" else k
+            L.append(f"| {label} | {machine[k]} |")
+    L.append("")
+    L.append("The machine is shared (other people compile on it while it runs), so "
+             "absolute numbers move between runs; the ratios, measured minutes apart, "
+             "move less.")
+    L.append("")
+    L.append("## HTTP scenarios (firstcome bench)")
+    L.append("")
+    L.append("| scenario | req/s | × nginx | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | "
+             "answers | sold out after | all persisted | oracle |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
+    chart = []
+    for name, title in SCENARIOS:
+        r = runs.get(name)
+        if not r:
+            L.append(f"| {title} | not run | | | | | | | | | | |")
+            continue
+        lat = r["latency_ms"]
+        answers = ", ".join(f"{k}: {v:,}" for k, v in sorted(r["by_status"].items()))
+        if r.get("transport_errors"):
+            answers += f", transport errors: {r['transport_errors']:,}"
+        so = r.get("seconds_until_sold_out")
+        persisted = r.get("persisted_after_load_s")
+        oracle = r.get("oracle")
+        oracle_s = "—" if not oracle else ("PASS" if oracle["pass"] else "FAIL")
+        extra = f" (rate {fmt(r['rate'])}/s)" if r.get("rate") else ""
+        L.append(
+            f"| {title}{extra} | {fmt(r['requests_per_second'])} | {fmt(ratio(r), 2)} | "
+            f"{fmt(lat['p50'], 3)} | {fmt(lat['p90'], 3)} | {fmt(lat['p99'], 3)} | "
+            f"{fmt(lat['p999'], 3)} | {fmt(lat['max'], 3)} | {answers} | "
+            f"{'—' if so is None else fmt(so, 3) + ' s'} | "
+            f"{'—' if persisted is None else fmt(persisted, 3) + ' s after the load'} | "
+            f"{oracle_s} |")
+        chart.append((name, r["requests_per_second"], lat["p99"]))
+    L.append("")
+    for name in ("emb-flash", "dist-flash"):
+        r = runs.get(name)
+        if r and r.get("oracle"):
+            L.append(f"Oracle of `{name}`:")
+            L.append("")
+            for c in r["oracle"]["checks"]:
+                L.append(f"- {'PASS' if c['pass'] else 'FAIL'} {c['name']}: {c['detail']}")
+            L.append("")
+
+    L.append("![throughput and p99 per scenario](benchmarks.png)")
+    L.append("")
+
+    # wrk
+    wrks = []
+    for name, label in (("reference", "nginx reference"), ("emb-admitting", "embedded admitting"),
+                        ("emb-soldout", "embedded sold out"),
+                        ("dist-admitting", "distributed admitting"),
+                        ("dist-soldout", "distributed sold out")):
+        w = wrk_result(os.path.join(d, f"wrk-{name}.txt"))
+        if w:
+            wrks.append((name, label, w))
+    if wrks:
+        L.append("## Second opinion: wrk (5 s, 1 thread, same connections)")
+        L.append("")
+        L.append("| endpoint | wrk req/s | × wrk on nginx | p50 ms | p99 ms | non-2xx | "
+                 "firstcome bench req/s |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        wref = next((w for n, _, w in wrks if n == "reference"), None)
+        for name, label, w in wrks:
+            mine = runs.get(name)
+            L.append(f"| {label} | {fmt(w['rps'])} | "
+                     f"{fmt(w['rps'] / wref['rps'], 2) if wref else '—'} | "
+                     f"{fmt(w.get('p50'), 3)} | {fmt(w.get('p99'), 3)} | {w['non2xx']:,} | "
+                     f"{fmt(mine['requests_per_second']) if mine else '—'} |")
+        L.append("")
+        L.append("wrk is leaner per request than `firstcome bench` (no per-request "
+                 "deadline timers, a hand-rolled parser), so against nginx it finds a higher "
+                 "ceiling; the ratios within each tool are what compare.")
+        L.append("")
+
+    # drain
+    L.append("## Consumer drain (log → store)")
+    L.append("")
+    L.append("A backlog is made with the consumer throttled to 1 row/s, the server is "
+             "restarted on the same data with `--consumer-max-rows-per-second 0` (the default "
+             "throttle is 50,000 rows/s), and `bench/drain.py` times "
+             "`persisted` catching up with `issued`.")
+    L.append("")
+    L.append("| store | rows | seconds | rows/s | caught up |")
+    L.append("|---|---:|---:|---:|---|")
+    drains = {}
+    for name, label in (("emb-drain", "SQLite log → SQLite store"),
+                        ("dist-drain", "Kafka → MariaDB")):
+        r = load(os.path.join(d, name + ".json"))
+        drains[name] = r
+        if r:
+            L.append(f"| {label} | {r['rows']:,} | {fmt(r['seconds'], 2)} | "
+                     f"{fmt(r['rows_per_second'])} | {'yes' if r['caught_up'] else 'no'} |")
+        else:
+            L.append(f"| {label} | not run | | | |")
+    L.append("")
+
+    # micro
+    micro = {}
+    for name in ("memory_gate", "redis_gate"):
+        m = load(os.path.join(d, f"micro-{name}.json"))
+        if m and m.get("benchmarks"):
+            micro[name] = m["benchmarks"]
+            L.append(f"## Google Benchmark: {name}_bench")
+            L.append("")
+            L.append("| benchmark | real ns/op | items/s | counters |")
+            L.append("|---|---:|---:|---|")
+            for b in m["benchmarks"]:
+                if b.get("run_type") == "aggregate":
+                    continue
+                skip = {"name", "run_name", "run_type", "repetitions", "repetition_index",
+                        "threads", "iterations", "real_time", "cpu_time", "time_unit",
+                        "family_index", "per_family_instance_index", "items_per_second",
+                        "error_occurred", "error_message", "aggregate_name", "aggregate_unit",
+                        "label"}
+                counters = ", ".join(f"{k}={v:,.1f}" for k, v in b.items()
+                                     if k not in skip and isinstance(v, (int, float)))
+                unit = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}.get(b.get("time_unit", "ns"), 1)
+                L.append(f"| {b['name']} | {fmt(b.get('real_time', 0) * unit, 1)} | "
+                         f"{fmt(b.get('items_per_second'))} | {counters} |")
+            L.append("")
+    rb = os.path.join(d, "redis-benchmark.csv")
+    redis_benchmark_rps = None
+    if os.path.exists(rb):
+        for row in csv.reader(open(rb)):
+            if row and row[0].upper().startswith("EVALSHA"):
+                try:
+                    redis_benchmark_rps = float(row[1])
+                except ValueError:
+                    pass
+        L.append("## redis-benchmark: EVALSHA of the admit script")
+        L.append("")
+        L.append("`redis-benchmark -n 200000 -c 50 -P 16 -r 100000000 EVALSHA <admit sha> 4 "
+                 "<keys> u-__rand_int__ 1000000000 1` on the same private Redis "
+                 "(appendfsync always): "
+                 f"**{fmt(redis_benchmark_rps)} scripts/s**.")
+        L.append("")
+
+    # targets
+    def rr(name):
+        return ratio(runs.get(name))
+
+    def bytes_per_user():
+        for b in micro.get("memory_gate", []):
+            for k, v in b.items():
+                if "bytes_per_user" in k and isinstance(v, (int, float)):
+                    return v
+        return None
+
+    half = runs.get("emb-half")
+    tgt = [
+        ("sold out, embedded ≥ 0.8 × nginx", rr("emb-soldout"), lambda v: v >= 0.8, 2, "×"),
+        ("sold out, distributed ≥ 0.6 × nginx", rr("dist-soldout"), lambda v: v >= 0.6, 2, "×"),
+        ("admitting, embedded ≥ 0.5 × nginx", rr("emb-admitting"), lambda v: v >= 0.5, 2, "×"),
+        ("admitting, distributed ≥ 0.3 × nginx", rr("dist-admitting"), lambda v: v >= 0.3, 2,
+         "×"),
+        ("p99 ≤ 5 ms at half of max throughput, embedded",
+         half["latency_ms"]["p99"] if half else None, lambda v: v <= 5, 3, "ms"),
+        ("consumer into MariaDB ≥ 50,000 rows/s",
+         drains["dist-drain"]["rows_per_second"] if drains.get("dist-drain") else None,
+         lambda v: v >= 50000, 0, "rows/s"),
+        ("consumer into SQLite ≥ 100,000 rows/s",
+         drains["emb-drain"]["rows_per_second"] if drains.get("emb-drain") else None,
+         lambda v: v >= 100000, 0, "rows/s"),
+        ("memory gate ≤ 64 bytes per admitted user (1,000,000 users)", bytes_per_user(),
+         lambda v: v <= 64, 1, "bytes"),
+    ]
+    L.append("## Targets of issue 4")
+    L.append("")
+    L.append("| target | measured | met |")
+    L.append("|---|---:|---|")
+    for label, v, ok, digits, unit in tgt:
+        if v is None:
+            L.append(f"| {label} | not measured | — |")
+        else:
+            L.append(f"| {label} | {fmt(v, digits)} {unit} | {'yes' if ok(v) else 'NO'} |")
+    L.append("")
+    if notes:
+        L.append("## Notes from this run")
+        L.append("")
+        for n in notes:
+            if n:
+                L.append(f"- {n}")
+        L.append("")
+    L.append("## Commands")
+    L.append("")
+    L.append("```")
+    L.append("bench/run        # builds (scripts/build), then everything above; "
+             "BENCH_DURATION=5 for shorter runs")
+    L.append("bench/reference-nginx.sh start DIR   # the reference alone; stop DIR to stop it")
+    L.append("build/firstcome bench --target http://127.0.0.1:8080 --event E --create-event 10000 \\")
+    L.append("    --requests 200000 --connections 64 --oracle --audit-args \"--data-dir ./data\"")
+    L.append("```")
+    L.append("")
+    L.append(f"Each timed scenario runs {machine.get('duration', '?')} s; the flash drop runs "
+             "until 200,000 answers. Raw JSON of every run is kept in the folder bench/run "
+             "prints at the end.")
+    L.append("")
+    with open(md_path, "w") as f:
+        f.write("\n".join(L))
+
+    # chart
+    if chart:
+        data = os.path.join(d, "chart.dat")
+        with open(data, "w") as f:
+            for name, rps, p99 in chart:
+                f.write(f"\"{name}\" {rps:.1f} {p99:.4f}\n")
+        script = f"""
+set terminal pngcairo size 1100,520 font "DejaVu Sans,10"
+set output "{png_path}"
+set multiplot layout 1,2 title "Firstcome bench ({machine.get('cores', '?')} cores, {machine.get('date', '')})"
+set style data histograms
+set style fill solid 0.8 border -1
+set boxwidth 0.8
+set xtics rotate by -35 scale 0
+set grid ytics
+set key off
+set yrange [0:*]
+set title "throughput (requests/s)"
+plot "{data}" using 2:xtic(1) lc rgb "#3a7bd5"
+set title "p99 latency (ms)"
+plot "{data}" using 3:xtic(1) lc rgb "#d5533a"
+unset multiplot
+"""
+        subprocess.run(["gnuplot"], input=script, text=True, check=False, timeout=60)
+
+
+if __name__ == "__main__":
+    main()
