@@ -13,6 +13,7 @@
 
 #include "app/backends.h"
 #include "app/config.h"
+#include "bench/bench_command.h"
 #include "http/server.h"
 #include "pipeline/audit.h"
 #include "pipeline/consumer.h"
@@ -202,9 +203,11 @@ int Main(int argc, char** argv) {
     rc = config.ok() ? RetryFailed(*config, include_dead) : Fail(config.status(), kExitUsage);
   });
 
+  AddBenchCommand(app);
+
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::Error& e) {  // parse errors, and RuntimeError(exit code) from bench
     return app.exit(e);
   }
   return rc;

@@ -330,6 +330,9 @@ void PrintTable(const BenchFlags& f, const LoadOptions& o, const LoadReport& r) 
     row(("answers " + std::to_string(status)).c_str(), std::to_string(n));
   }
   row("transport errors", std::to_string(r.transport_errors));
+  for (const auto& [kind, n] : r.transport_errors_by_kind) {
+    row(("  " + kind).c_str(), std::to_string(n));
+  }
   if (r.unanswered > 0) row("unanswered at the end", std::to_string(r.unanswered));
   row("time to sold out",
       r.seconds_until_sold_out < 0 ? "never" : fmt("%.3f s", r.seconds_until_sold_out));
@@ -358,6 +361,9 @@ json::object ReportJson(const BenchFlags& f, const LoadOptions& o, const LoadRep
   for (const auto& [status, n] : r.by_status) by_status[std::to_string(status)] = n;
   j["by_status"] = std::move(by_status);
   j["transport_errors"] = r.transport_errors;
+  json::object errors_by_kind;
+  for (const auto& [kind, n] : r.transport_errors_by_kind) errors_by_kind[kind] = n;
+  j["transport_errors_by_kind"] = std::move(errors_by_kind);
   j["unanswered"] = r.unanswered;
   j["connects"] = r.connects;
   if (r.seconds_until_sold_out >= 0) {

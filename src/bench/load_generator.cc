@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <map>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -222,6 +223,7 @@ class Worker {
   std::vector<std::int64_t> by_status = std::vector<std::int64_t>(600, 0);
   std::vector<Answer> answers;
   std::int64_t transport_errors = 0;
+  std::map<std::string, std::int64_t> errors_by_kind;
   std::int64_t connects = 0;
   std::int64_t unanswered = 0;
   std::int64_t not_recorded = 0;
@@ -403,6 +405,7 @@ void Connection::OnRead(beast::error_code ec) {
 
 void Connection::Fail(beast::error_code ec) {
   ++worker_.transport_errors;
+  ++worker_.errors_by_kind[ec.message()];
   shared_.errors.fetch_add(1, std::memory_order_relaxed);
   beast::error_code ignored;
   stream_.socket().close(ignored);
@@ -545,7 +548,9 @@ Result<LoadReport> RunLoad(const LoadOptions& options) {
   LatencyHistogram histogram;
   std::vector<std::int64_t> by_status(600, 0);
   auto end = shared.start;
+  std::map<std::string, std::int64_t> errors_by_kind;
   for (auto& w : workers) {
+    for (const auto& [kind, n] : w->errors_by_kind) errors_by_kind[kind] += n;
     if (!w->error_.empty()) return Status::Internal("load worker: " + w->error_);
     histogram.Merge(w->histogram);
     for (std::size_t s = 0; s < by_status.size(); ++s) by_status[s] += w->by_status[s];
@@ -561,6 +566,7 @@ Result<LoadReport> RunLoad(const LoadOptions& options) {
                             std::make_move_iterator(w->answers.end()));
     }
   }
+  report.transport_errors_by_kind.assign(errors_by_kind.begin(), errors_by_kind.end());
   report.requests = static_cast<std::int64_t>(histogram.count());
   report.seconds = std::chrono::duration<double>(end - shared.start).count();
   report.requests_per_second =

@@ -85,6 +85,8 @@ struct LoadReport {
   // not have acted on them.
   std::int64_t unanswered = 0;
   std::int64_t answers_not_recorded = 0;  // beyond max_recorded_answers
+  // Transport errors by their message ("Connection refused", "timeout"...).
+  std::vector<std::pair<std::string, std::int64_t>> transport_errors_by_kind;
 };
 
 // A base URL "http://host[:port][/prefix]" taken apart (prefix has no trailing '/').

@@ -37,14 +37,28 @@ std::int64_t Field(const boost::json::value& event, const std::string& field) {
   return v != nullptr && v->is_int64() ? v->as_int64() : -1;
 }
 
-bool WaitForField(const ApiEndpoint& api, const std::string& event_id, const std::string& field,
-                  std::int64_t value, std::chrono::milliseconds timeout) {
+namespace {
+template <typename Done>
+bool WaitFor(const ApiEndpoint& api, const std::string& event_id, const std::string& field,
+             std::chrono::milliseconds timeout, Done done) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (Field(GetEvent(api, event_id), field) == value) return true;
+    if (done(Field(GetEvent(api, event_id), field))) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return false;
+}
+}  // namespace
+
+bool WaitForField(const ApiEndpoint& api, const std::string& event_id, const std::string& field,
+                  std::int64_t value, std::chrono::milliseconds timeout) {
+  return WaitFor(api, event_id, field, timeout, [&](std::int64_t v) { return v == value; });
+}
+
+bool WaitForFieldAtLeast(const ApiEndpoint& api, const std::string& event_id,
+                         const std::string& field, std::int64_t value,
+                         std::chrono::milliseconds timeout) {
+  return WaitFor(api, event_id, field, timeout, [&](std::int64_t v) { return v >= value; });
 }
 
 int Audit(const std::string& event_id, const std::vector<std::string>& extra, std::string* out,

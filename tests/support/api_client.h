@@ -29,6 +29,10 @@ boost::json::array UserCoupons(const ApiEndpoint& api, const std::string& event_
 // Polls the event until `field` equals `value`; true when it did in time.
 bool WaitForField(const ApiEndpoint& api, const std::string& event_id, const std::string& field,
                   std::int64_t value, std::chrono::milliseconds timeout = std::chrono::seconds(60));
+// Like WaitForField, until the field is at least `value`.
+bool WaitForFieldAtLeast(const ApiEndpoint& api, const std::string& event_id,
+                         const std::string& field, std::int64_t value,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(60));
 std::int64_t Field(const boost::json::value& event, const std::string& field);
 
 // Runs `firstcome audit --event ID <extra...>`; returns its exit code, output in *out.
