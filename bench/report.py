@@ -96,7 +96,11 @@ def main():
              f"{machine.get('load_threads', '?')} load thread) on the same machine as the "
              "server, traffic to 127.0.0.1 only. The reference is a private nginx with one "
              "worker answering `return 200 \"ok\"`, measured in the same run with the same "
-             "tool: the cheapest HTTP answer this machine gives. Ratios are to it.")
+             "tool: the cheapest HTTP answer this machine gives. Ratios are to it. "
+             f"firstcome runs with {machine.get('http_threads', '?')} HTTP thread(s) "
+             "(`--http-threads`), as nginx runs one worker: on 2 cores the load tool needs "
+             "the other one. Everything else (log writer, consumer, Redis, Kafka, MariaDB) "
+             "shares the same 2 cores.")
     L.append("")
     L.append("## Machine")
     L.append("")
@@ -186,8 +190,9 @@ def main():
     L.append("")
     L.append("A backlog is made with the consumer throttled to 1 row/s, the server is "
              "restarted on the same data with `--consumer-max-rows-per-second 0` (the default "
-             "throttle is 50,000 rows/s), and `bench/drain.py` times "
-             "`persisted` catching up with `issued`.")
+             "throttle is 50,000 rows/s), and `bench/drain.py` times the consumer's own "
+             "counter (`firstcome_consumer_rows_total`, sampled every 20 ms) until the "
+             "backlog is gone; `persisted == issued` is checked at the end.")
     L.append("")
     L.append("| store | rows | seconds | rows/s | caught up |")
     L.append("|---|---:|---:|---:|---|")
@@ -297,7 +302,7 @@ def main():
              "BENCH_DURATION=5 for shorter runs")
     L.append("bench/reference-nginx.sh start DIR   # the reference alone; stop DIR to stop it")
     L.append("build/firstcome bench --target http://127.0.0.1:8080 --event E --create-event 10000 \\")
-    L.append("    --requests 200000 --connections 64 --oracle --audit-args \"--data-dir ./data\"")
+    L.append("    --requests 200000 --connections 256 --oracle --audit-args \"--data-dir ./data\"")
     L.append("```")
     L.append("")
     L.append(f"Each timed scenario runs {machine.get('duration', '?')} s; the flash drop runs "

@@ -41,7 +41,8 @@ Result<std::unique_ptr<Log>> OpenLog(const Config& config) {
     return OpenKafkaLog({.brokers = config.kafka_brokers,
                          .topic = config.kafka_topic,
                          .partitions = static_cast<int>(config.kafka_partitions),
-                         .delivery_timeout = Ms(config.timeout_ms)});
+                         .delivery_timeout = Ms(config.timeout_ms),
+                         .linger = Ms(config.kafka_linger_ms)});
   }
   if (Status s = EnsureDataDir(config); !s.ok()) return s;
   return OpenSqliteLog({.path = config.data_dir + "/log.db"});

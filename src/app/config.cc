@@ -43,6 +43,8 @@ const std::vector<Setting>& Settings() {
       {"redis_connections", &Config::redis_connections, "pipelined Redis connections"},
       {"kafka_topic", &Config::kafka_topic, "Kafka topic of issuances"},
       {"kafka_partitions", &Config::kafka_partitions, "partitions when the topic is created"},
+      {"kafka_linger_ms", &Config::kafka_linger_ms,
+       "producer wait to fill a batch (latency vs. fewer requests)"},
       {"mysql_connections", &Config::mysql_connections, "MariaDB/MySQL connections"},
       {"timeout_ms", &Config::timeout_ms, "timeout of external calls"},
       {"consumer_group", &Config::consumer_group, "log consumer group"},
@@ -125,6 +127,9 @@ Status Validate(const Config& c) {
   if (c.timeout_ms < 1 || c.retry_interval_ms < 1 || c.retry_max_attempts < 1 ||
       c.redis_connections < 1 || c.mysql_connections < 1 || c.kafka_partitions < 1) {
     return Status::Invalid("timeouts, intervals, attempts, connections and partitions must be >= 1");
+  }
+  if (c.kafka_linger_ms < 0 || c.kafka_linger_ms > 1000) {
+    return Status::Invalid("kafka_linger_ms must be 0..1000");
   }
   if (c.gate == "memory" && c.role != "all") {
     return Status::Invalid(

@@ -37,9 +37,10 @@ struct Config {
   std::int64_t http_threads = 0;  // 0: one per core
   std::int64_t max_body_bytes = 64 * 1024;
 
-  std::int64_t redis_connections = 4;
+  std::int64_t redis_connections = 2;
   std::string kafka_topic = "firstcome.issuances";
   std::int64_t kafka_partitions = 6;
+  std::int64_t kafka_linger_ms = 1;
   std::int64_t mysql_connections = 4;
   std::int64_t timeout_ms = 3000;  // external calls (Redis, Kafka delivery, MariaDB)
 

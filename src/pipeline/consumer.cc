@@ -50,14 +50,27 @@ void Consumer::Throttle(std::size_t rows) {
                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(cost);
 }
 
+namespace {
+// Adds the microseconds since `since` to `total` and restarts `since`.
+void Charge(std::atomic<std::int64_t>& total, std::chrono::steady_clock::time_point& since) {
+  const auto now = std::chrono::steady_clock::now();
+  total.fetch_add(std::chrono::duration_cast<std::chrono::microseconds>(now - since).count(),
+                  std::memory_order_relaxed);
+  since = now;
+}
+}  // namespace
+
 Result<std::size_t> Consumer::RunOnce() {
+  auto phase = std::chrono::steady_clock::now();
   auto polled = reader_->Poll(options_.batch_size, options_.poll_wait);
+  Charge(stats_.poll_us, phase);
   if (!polled.ok()) return polled.status();
   std::vector<Issuance>& batch = *polled;
   stats_.lag.store(reader_->Lag(), std::memory_order_relaxed);
   if (batch.empty()) return std::size_t{0};
   Throttle(batch.size());
 
+  phase = std::chrono::steady_clock::now();
   auto outcome = store_.InsertCoupons(batch);
   if (!outcome.ok()) {
     reader_->Rewind();
@@ -75,7 +88,10 @@ Result<std::size_t> Consumer::RunOnce() {
     spdlog::warn("consumer: {} seq {} refused by the store ({}); queued for retry",
                  batch[failure.index].event_id, batch[failure.index].seq, failure.error);
   }
-  if (Status s = reader_->Commit(); !s.ok()) {
+  Charge(stats_.insert_us, phase);
+  Status committed = reader_->Commit();
+  Charge(stats_.commit_us, phase);
+  if (Status s = committed; !s.ok()) {
     // Not fatal: the records are stored; a redelivery is a duplicate.
     spdlog::warn("consumer: commit of the log position failed: {}", s.ToString());
   }

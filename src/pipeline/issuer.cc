@@ -247,6 +247,15 @@ void Issuer::AppendMetrics(std::string& out) {
     line("firstcome_consumer_paused", "", s.paused.load() ? 1 : 0);
     out += "# TYPE firstcome_consumer_store_outages_total counter\n";
     line("firstcome_consumer_store_outages_total", "", s.store_outages.load());
+    out += "# TYPE firstcome_consumer_seconds_total counter\n";
+    const auto seconds = [](const std::atomic<std::int64_t>& us) {
+      return std::to_string(static_cast<double>(us.load()) / 1e6);
+    };
+    out += "firstcome_consumer_seconds_total{phase=\"poll\"} " + seconds(s.poll_us) + "\n";
+    out += "firstcome_consumer_seconds_total{phase=\"insert\"} " + seconds(s.insert_us) + "\n";
+    out += "firstcome_consumer_seconds_total{phase=\"commit\"} " + seconds(s.commit_us) + "\n";
+    out += "# TYPE firstcome_consumer_batches_total counter\n";
+    line("firstcome_consumer_batches_total", "", s.batches.load());
   }
   if (const RetryJob* r = parts_.retry) {
     out += "# TYPE firstcome_retry_resolved_total counter\n";

@@ -121,6 +121,7 @@ TEST_F(Distributed, TwoApiProcessesAndAConsumerIssueExactlyTheTotal) {
   auto report = RunLoad(RaceLoad({api1, api2}, "d-race"));
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_EQ(report->transport_errors, 0) << ErrorKinds(*report);
+  EXPECT_GE(report->connects, 2000) << "all 2000 connections must really have been open";
   ExpectExactlyIssued(*report, 100);
   ASSERT_TRUE(WaitForField(a, "d-race", "persisted", 100));
   EXPECT_EQ(Field(GetEvent(ApiEndpoint{.port = api2}, "d-race"), "issued"), 100);
@@ -265,6 +266,7 @@ TEST_F(Distributed, RaceInOneProcessOnRealServers) {
   auto report = RunLoad(RaceLoad({port}, "d-one"));
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_EQ(report->transport_errors, 0) << ErrorKinds(*report);
+  EXPECT_GE(report->connects, 2000) << "all 2000 connections must really have been open";
   ExpectExactlyIssued(*report, 100);
   ASSERT_TRUE(WaitForField(a, "d-one", "persisted", 100));
   std::string out;

@@ -33,6 +33,7 @@ TEST(Race, TwoThousandConnectionsGetExactlyTheTotal) {
   auto report = RunLoad(load);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_EQ(report->transport_errors, 0);
+  EXPECT_GE(report->connects, 2000) << "all 2000 connections must really have been open";
 
   std::set<std::int64_t> seqs;
   std::set<std::string> winners;
