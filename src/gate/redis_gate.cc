@@ -27,6 +27,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -113,6 +114,9 @@ constexpr milliseconds kMaxBackoff{1000};
 constexpr std::int64_t kMaxFreeOnRebuild = 1'000'000;
 constexpr std::size_t kChunk = 500;  // fields per HSET/ZADD/ZRANGE/HSCAN call
 constexpr std::size_t kMaxSoldOutEntries = 10000;
+// Events larger than this are not short-circuited: their holder list would be
+// too big to keep per API process.
+constexpr std::int64_t kMaxCachedHolders = 50000;
 
 struct ReplyDeleter {
   void operator()(redisReply* r) const { freeReplyObject(r); }
@@ -434,11 +438,7 @@ class RedisGate final : public Gate {
   }
 
   void Admit(const Event& event, std::string_view user_id, AdmitCallback done) override {
-    if (CachedSoldOut(event.id)) {
-      Admission a;
-      a.verdict = AdmitVerdict::kSoldOut;
-      return done(std::move(a));
-    }
+    if (Admission a; CachedSoldOut(event, user_id, &a)) return done(std::move(a));
     Request r;
     r.event_id = event.id;
     r.user_id = std::string(user_id);
@@ -543,7 +543,7 @@ class RedisGate final : public Gate {
       return;
     }
     if (r.admission->ok() && (*r.admission)->verdict == AdmitVerdict::kSoldOut) {
-      RememberSoldOut(r.event_id);
+      RememberSoldOut(r.event_id, r.total);
     }
     if (r.admit_done) r.admit_done(std::move(*r.admission));
   }
@@ -710,14 +710,28 @@ class RedisGate final : public Gate {
     }
   }
 
-  bool CachedSoldOut(const std::string& event_id) {
+  // The sold-out short-circuit answers exactly what the script would: a user
+  // who holds per_user coupons hears already_issued (with the seqs), everyone
+  // else sold_out. So the cache keeps, with the flag, the event's holders as
+  // read from Redis when it sold out (at most kMaxCachedHolders of them).
+  bool CachedSoldOut(const Event& event, std::string_view user_id, Admission* a) {
     if (options_.sold_out_cache.count() <= 0) return false;
     std::lock_guard lock(cache_mu_);
-    auto it = sold_out_until_.find(event_id);
-    if (it == sold_out_until_.end()) return false;
-    if (Clock::now() < it->second) return true;
-    sold_out_until_.erase(it);
-    return false;
+    auto it = sold_out_.find(event.id);
+    if (it == sold_out_.end()) return false;
+    if (Clock::now() >= it->second.until) {
+      it->second.until = {};  // expired: the next answer comes from the script
+      return false;
+    }
+    auto held = it->second.holders->find(std::string(user_id));
+    if (held != it->second.holders->end() &&
+        held->second.size() >= static_cast<std::size_t>(event.per_user)) {
+      a->verdict = AdmitVerdict::kAlreadyIssued;
+      a->held_seqs = held->second;
+    } else {
+      a->verdict = AdmitVerdict::kSoldOut;
+    }
+    return true;
   }
 
   // Why a short TTL is safe: an event's gate only moves toward sold-out; it
@@ -725,17 +739,64 @@ class RedisGate final : public Gate {
   // process) or a rebuild. A local release drops the flag at once; one
   // elsewhere is noticed within the TTL, and until then a freed slot merely
   // waits a little for its next taker. Nothing is ever over-issued.
-  void RememberSoldOut(const std::string& event_id) {
-    if (options_.sold_out_cache.count() <= 0) return;
+  // The holders are re-read each time the flag is set again after it expired
+  // (so at most once per TTL and process); the read runs on the control
+  // connection, in the calling worker, so it delays that worker's pipeline a
+  // moment.
+  void RememberSoldOut(const std::string& event_id, std::int64_t total) {
+    if (options_.sold_out_cache.count() <= 0 || total > kMaxCachedHolders) return;
+    const auto now = Clock::now();
+    {
+      std::lock_guard lock(cache_mu_);
+      auto it = sold_out_.find(event_id);
+      if (it != sold_out_.end() && now < it->second.until) {
+        it->second.until = now + options_.sold_out_cache;
+        return;
+      }
+    }
+    auto holders = ReadHolders(event_id);
+    if (!holders.ok()) return;  // no short-circuit: every answer from the script
     std::lock_guard lock(cache_mu_);
-    if (sold_out_until_.size() >= kMaxSoldOutEntries) sold_out_until_.clear();
-    sold_out_until_[event_id] = Clock::now() + options_.sold_out_cache;
+    if (sold_out_.size() >= kMaxSoldOutEntries) sold_out_.clear();
+    sold_out_[event_id] = SoldOut{now + options_.sold_out_cache,
+                                  std::make_shared<const Holders>(std::move(holders).value())};
   }
 
   void ForgetSoldOut(const std::string& event_id) {
     std::lock_guard lock(cache_mu_);
-    sold_out_until_.erase(event_id);
+    sold_out_.erase(event_id);
   }
+
+  using Holders = std::unordered_map<std::string, std::vector<std::int64_t>>;
+
+  Result<Holders> ReadHolders(const std::string& event_id) {
+    EventKeys keys(event_id);
+    Holders holders;
+    std::string cursor = "0";
+    do {
+      auto page = Exchange(
+          {Argv{"HSCAN", keys.users, cursor, "COUNT"}.Add(static_cast<std::int64_t>(kChunk))});
+      if (!page.ok()) return page.status();
+      const redisReply& r = *page->front();
+      if (r.type != REDIS_REPLY_ARRAY || r.elements != 2 ||
+          r.element[1]->type != REDIS_REPLY_ARRAY) {
+        return r.type == REDIS_REPLY_ERROR ? ErrorReplyStatus(r)
+                                           : Status::Internal("redis gate: HSCAN reply");
+      }
+      cursor = std::string(ReplyText(*r.element[0]));
+      const redisReply& fields = *r.element[1];
+      for (std::size_t i = 0; i + 1 < fields.elements; i += 2) {
+        holders[std::string(ReplyText(*fields.element[i]))] =
+            ParseHeld(ReplyText(*fields.element[i + 1]));
+      }
+    } while (cursor != "0");
+    return holders;
+  }
+
+  struct SoldOut {
+    Clock::time_point until;  // trusted until then; {} once expired
+    std::shared_ptr<const Holders> holders;
+  };
 
   const RedisGateOptions options_;
   const RedisAddress address_;
@@ -752,7 +813,7 @@ class RedisGate final : public Gate {
   ContextPtr control_;  // guarded by control_mu_
 
   std::mutex cache_mu_;
-  std::unordered_map<std::string, Clock::time_point> sold_out_until_;
+  std::unordered_map<std::string, SoldOut> sold_out_;
 };
 
 Result<GateSnapshot> RedisGate::Snapshot(const Event& event) {
@@ -777,25 +838,9 @@ Result<GateSnapshot> RedisGate::Snapshot(const Event& event) {
     snap.admitted = *count;
     snap.next_seq = *next;
 
-    std::map<std::string, std::vector<std::int64_t>> holders;
-    std::string cursor = "0";
-    do {
-      auto page = Exchange(
-          {Argv{"HSCAN", keys.users, cursor, "COUNT"}.Add(static_cast<std::int64_t>(kChunk))});
-      if (!page.ok()) return page.status();
-      const redisReply& r = *page->front();
-      if (r.type != REDIS_REPLY_ARRAY || r.elements != 2 ||
-          r.element[1]->type != REDIS_REPLY_ARRAY) {
-        return r.type == REDIS_REPLY_ERROR ? ErrorReplyStatus(r)
-                                           : Status::Internal("redis gate: HSCAN reply");
-      }
-      cursor = std::string(ReplyText(*r.element[0]));
-      const redisReply& fields = *r.element[1];
-      for (std::size_t i = 0; i + 1 < fields.elements; i += 2) {
-        holders[std::string(ReplyText(*fields.element[i]))] =
-            ParseHeld(ReplyText(*fields.element[i + 1]));  // HSCAN may repeat a field
-      }
-    } while (cursor != "0");
+    auto read = ReadHolders(event.id);
+    if (!read.ok()) return read.status();
+    std::map<std::string, std::vector<std::int64_t>> holders(read->begin(), read->end());
     for (auto& [user, seqs] : holders) snap.holders.push_back({user, std::move(seqs)});
 
     for (std::int64_t start = 0;; start += static_cast<std::int64_t>(kChunk)) {

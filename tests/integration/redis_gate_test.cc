@@ -190,6 +190,31 @@ TEST_F(RedisGateTest, SoldOutIsCachedLocallyForTheConfiguredTime) {
   EXPECT_EQ(MustAdmit(*a, ev, "z").verdict, AdmitVerdict::kAdmitted);
 }
 
+// The short-circuit answers what the script would: holders (also those
+// admitted through another process) hear already_issued with their seqs.
+TEST_F(RedisGateTest, CachedSoldOutStillTellsHoldersTheirCoupons) {
+  RedisGateOptions cached;
+  cached.sold_out_cache = milliseconds(5000);
+  auto a = Open(cached);
+  auto b = Open(NoCache());
+  ASSERT_TRUE(a && b);
+  const Event ev = MakeEvent(2);
+  EXPECT_EQ(MustAdmit(*a, ev, "x").verdict, AdmitVerdict::kAdmitted);
+  EXPECT_EQ(MustAdmit(*b, ev, "w").verdict, AdmitVerdict::kAdmitted);
+  EXPECT_EQ(MustAdmit(*a, ev, "y").verdict, AdmitVerdict::kSoldOut);  // flag set
+  Admission w = MustAdmit(*a, ev, "w");
+  EXPECT_EQ(w.verdict, AdmitVerdict::kAlreadyIssued);
+  EXPECT_EQ(w.held_seqs, std::vector<std::int64_t>{2});
+  Admission x = MustAdmit(*a, ev, "x");
+  EXPECT_EQ(x.verdict, AdmitVerdict::kAlreadyIssued);
+  EXPECT_EQ(x.held_seqs, std::vector<std::int64_t>{1});
+  EXPECT_EQ(MustAdmit(*a, ev, "z").verdict, AdmitVerdict::kSoldOut);
+  // And they come from the cache: with Redis's copy gone, `a` still answers so.
+  ASSERT_TRUE(b->Forget(ev).ok());
+  EXPECT_EQ(MustAdmit(*a, ev, "w").verdict, AdmitVerdict::kAlreadyIssued);
+  EXPECT_EQ(MustAdmit(*a, ev, "v").verdict, AdmitVerdict::kSoldOut);
+}
+
 TEST_F(RedisGateTest, RecoversFromScriptFlush) {
   auto gate = Open(NoCache());
   ASSERT_TRUE(gate);
