@@ -1,10 +1,16 @@
 #include "pipeline/consumer.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 
 namespace firstcome {
+
+namespace {
+constexpr int kConsumerNice = 10;
+}  // namespace
 
 Consumer::Consumer(Log& log, Store& store, ConsumerOptions options)
     : log_(log), store_(store), options_(std::move(options)) {}
@@ -103,6 +109,10 @@ Result<std::size_t> Consumer::RunOnce() {
 }
 
 void Consumer::Loop() {
+  // Background work yields the CPU to the API: on a small machine a batch
+  // insert must not delay the answers of a burst (Linux: nice is per thread).
+  // Failing to lower the priority only costs latency, so the result is ignored.
+  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kConsumerNice);
   auto backoff = std::chrono::milliseconds(100);
   for (;;) {
     {
