@@ -14,13 +14,16 @@
 #include <set>
 #include <thread>
 
+#include "support/process.h"
 #include "support/services.h"
 
 namespace firstcome {
 namespace {
 
 using std::chrono::milliseconds;
+using testing::FreezeProcess;
 using testing::RunShell;
+using testing::ThawProcess;
 using testing::Services;
 
 Services* services = nullptr;
@@ -476,7 +479,7 @@ TEST(RedisGateFaults, StoppedOrHungRedisAnswersUnavailableInTimeAndRecovers) {
   // read timeout must turn that into Unavailable.
   std::string pid;
   ASSERT_EQ(RunShell("cat " + own.dir() + "/redis/redis.pid", &pid), 0);
-  ASSERT_EQ(RunShell("kill -STOP " + pid), 0);
+  ASSERT_TRUE(FreezeProcess(std::stoi(pid)));
   for (int i = 0; i < 3; ++i) {
     auto [s, t] = timed([&] { return admit_status(Name("hung-", i)); });
     EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.ToString();
@@ -485,7 +488,7 @@ TEST(RedisGateFaults, StoppedOrHungRedisAnswersUnavailableInTimeAndRecovers) {
   auto [hung_health, hung_took] = timed([&] { return gate.Health(); });
   EXPECT_EQ(hung_health.code(), Status::Code::kUnavailable);
   EXPECT_LT(hung_took, milliseconds(2000));
-  ASSERT_EQ(RunShell("kill -CONT " + pid), 0);
+  ASSERT_TRUE(ThawProcess(std::stoi(pid)));
   recovered = Status::Unavailable("not yet");
   const auto deadline2 = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!recovered.ok() && std::chrono::steady_clock::now() < deadline2) {

@@ -10,7 +10,6 @@
 // Records refused one by one are made real with triggers (SQLite: RAISE(ABORT);
 // MariaDB: SIGNAL SQLSTATE '45000'); both refuse user ids starting "refused".
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -32,7 +31,9 @@
 namespace firstcome {
 namespace {
 
+using testing::FreezeProcess;
 using testing::RunShell;
+using testing::ThawProcess;
 using testing::Services;
 using Clock = std::chrono::steady_clock;
 
@@ -529,12 +530,12 @@ TEST_F(MariadbOutageTest, FrozenServerTimesOut) {
   std::string pid;
   ASSERT_EQ(RunShell("cat " + Mariadb().dir() + "/mariadb/mariadb.pid", &pid), 0);
   pid.erase(pid.find_last_not_of(" \n") + 1);
-  ASSERT_EQ(::kill(std::stoi(pid), SIGSTOP), 0);
+  ASSERT_TRUE(FreezeProcess(std::stoi(pid)));
   auto start = Clock::now();
   Status s = store_->Health();
   auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
   auto counts = store_->CountsOf("ev");
-  ::kill(std::stoi(pid), SIGCONT);
+  ThawProcess(std::stoi(pid));
   EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.ToString();
   EXPECT_LE(took.count(), 3 * 3000 + 500) << "Health took " << took.count() << " ms";
   EXPECT_EQ(counts.status().code(), Status::Code::kUnavailable);

@@ -10,6 +10,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "support/http_client.h"
@@ -113,6 +115,39 @@ int FirstcomeProcess::Terminate(std::chrono::milliseconds timeout) {
   Kill9();
   return -1;
 }
+
+namespace {
+
+// Every task of `pid` in state T (stopped) per /proc/PID/task/TID/stat.
+bool AllThreadsStopped(pid_t pid) {
+  std::error_code ec;
+  std::filesystem::directory_iterator tasks("/proc/" + std::to_string(pid) + "/task", ec);
+  if (ec) return false;
+  for (const auto& task : tasks) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // "tid (comm) S ...": the state follows the last ')' (comm may hold any byte).
+    auto close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size()) return false;
+    char state = stat[close + 2];
+    if (state != 'T' && state != 't') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool FreezeProcess(pid_t pid, std::chrono::milliseconds timeout) {
+  if (::kill(pid, SIGSTOP) != 0) return false;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!AllThreadsStopped(pid)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+bool ThawProcess(pid_t pid) { return ::kill(pid, SIGCONT) == 0; }
 
 int RunFirstcome(const std::vector<std::string>& args, std::string* out,
                  const std::vector<std::string>& env) {

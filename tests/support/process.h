@@ -48,6 +48,14 @@ class FirstcomeProcess {
   std::string log_path_;
 };
 
+// SIGSTOP to `pid`, then waits (up to `timeout`) until every one of its
+// threads is really stopped: kill() returns before the stop takes effect, and
+// a thread still running meanwhile may answer one more request. True when all
+// threads are stopped.
+bool FreezeProcess(pid_t pid, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+// SIGCONT to `pid`.
+bool ThawProcess(pid_t pid);
+
 // Runs `firstcome args...` to completion; returns the exit code, output in *out.
 int RunFirstcome(const std::vector<std::string>& args, std::string* out = nullptr,
                  const std::vector<std::string>& env = {});
