@@ -31,6 +31,8 @@
 #include <utility>
 #include <vector>
 
+#include "sqlite/sqlite_connection.h"
+
 namespace firstcome {
 namespace {
 
@@ -57,44 +59,10 @@ CREATE TABLE IF NOT EXISTS cursors(
 
 constexpr char kRecordColumns[] = "event_id, user_id, seq, user_seq, issued_at";
 
-// One SQLite connection. Not thread-safe: each owner uses it from one thread
-// at a time (or under its own mutex).
-class Connection {
+// The log's connections: errors read "sqlite log: ...".
+class Connection : public SqliteConnection {
  public:
-  Connection() = default;
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-  ~Connection() { sqlite3_close_v2(db_); }
-
-  Status Open(const std::string& path, milliseconds busy_timeout) {
-    int rc =
-        sqlite3_open_v2(path.c_str(), &db_,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-    if (rc != SQLITE_OK) return Error("open " + path, rc);
-    sqlite3_extended_result_codes(db_, 1);
-    sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout.count()));
-    return Exec("PRAGMA synchronous=FULL");
-  }
-
-  sqlite3* get() const { return db_; }
-
-  Status Exec(const char* sql) {
-    char* msg = nullptr;
-    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &msg);
-    std::string text = msg != nullptr ? msg : "";
-    sqlite3_free(msg);
-    if (rc != SQLITE_OK) return Error(std::string(sql).substr(0, 40) + ": " + text, rc);
-    return Status::Ok();
-  }
-
-  Status Error(const std::string& what, int rc) const {
-    std::string detail = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-    return Status::Unavailable("sqlite log: " + what + ": " + detail + " (" + std::to_string(rc) +
-                               ")");
-  }
-
- private:
-  sqlite3* db_ = nullptr;
+  Connection() : SqliteConnection("sqlite log") {}
 };
 
 class Statement {

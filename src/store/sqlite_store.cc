@@ -28,6 +28,8 @@
 #include <optional>
 #include <utility>
 
+#include "sqlite/sqlite_connection.h"
+
 namespace firstcome {
 namespace {
 
@@ -137,35 +139,18 @@ class Stmt {
   sqlite3_stmt* s_;
 };
 
-class Connection {
+// The store's connections: errors read "sqlite store: ...", statements are
+// prepared once and cached.
+class Connection : public SqliteConnection {
  public:
-  Connection() = default;
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
+  Connection() : SqliteConnection("sqlite store") {}
   ~Connection() {
     for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
-    sqlite3_close_v2(db_);
   }
 
   Status Open(const std::string& path, milliseconds busy_timeout) {
-    int rc =
-        sqlite3_open_v2(path.c_str(), &db_,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-    if (rc != SQLITE_OK) return Error("open " + path, rc);
-    sqlite3_extended_result_codes(db_, 1);
-    sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout.count()));
-    if (Status s = Exec("PRAGMA journal_mode=WAL"); !s.ok()) return s;
-    return Exec("PRAGMA synchronous=FULL");
-  }
-
-  Status Exec(const char* sql) {
-    char* msg = nullptr;
-    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &msg);
-    std::string text = msg != nullptr ? msg : "";
-    sqlite3_free(msg);
-    if (rc != SQLITE_OK)
-      return Status::Unavailable("sqlite store: " + text + " (" + std::to_string(rc) + ")");
-    return Status::Ok();
+    if (Status s = SqliteConnection::Open(path, busy_timeout); !s.ok()) return s;
+    return Exec("PRAGMA journal_mode=WAL");
   }
 
   // `sql` must be a string literal (the cache is keyed by its address).
@@ -173,26 +158,20 @@ class Connection {
     auto it = cache_.find(sql);
     if (it != cache_.end()) return it->second;
     sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    int rc = sqlite3_prepare_v3(get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
     if (rc != SQLITE_OK) return Error("prepare", rc);
     cache_.emplace(sql, stmt);
     return stmt;
   }
 
-  Status Error(const std::string& what, int rc) const {
-    std::string detail = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-    return Status::Unavailable("sqlite store: " + what + ": " + detail + " (" + std::to_string(rc) +
-                               ")");
-  }
-  std::string Message() const { return sqlite3_errmsg(db_); }
-  bool InTransaction() const { return !sqlite3_get_autocommit(db_); }
-  int Changes() const { return sqlite3_changes(db_); }
+  std::string Message() const { return sqlite3_errmsg(get()); }
+  bool InTransaction() const { return !sqlite3_get_autocommit(get()); }
+  int Changes() const { return sqlite3_changes(get()); }
   void Rollback() {
     if (InTransaction()) Exec("ROLLBACK");
   }
 
  private:
-  sqlite3* db_ = nullptr;
   std::map<const char*, sqlite3_stmt*> cache_;
 };
 

@@ -1,0 +1,32 @@
+#include "sqlite/sqlite_connection.h"
+
+namespace firstcome {
+
+Status SqliteConnection::Open(const std::string& path, std::chrono::milliseconds busy_timeout) {
+  int rc = sqlite3_open_v2(path.c_str(), &db_,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) return Error("open " + path, rc);
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout.count()));
+  return Exec("PRAGMA synchronous=FULL");
+}
+
+Status SqliteConnection::Exec(const char* sql) {
+  char* msg = nullptr;
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &msg);
+  std::string text = msg != nullptr ? msg : "";
+  sqlite3_free(msg);
+  if (rc != SQLITE_OK) {
+    return Status::Unavailable(owner_ + ": " + std::string(sql).substr(0, 40) + ": " + text + " (" +
+                               std::to_string(rc) + ")");
+  }
+  return Status::Ok();
+}
+
+Status SqliteConnection::Error(const std::string& what, int rc) const {
+  std::string detail = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+  return Status::Unavailable(owner_ + ": " + what + ": " + detail + " (" + std::to_string(rc) +
+                             ")");
+}
+
+}  // namespace firstcome

@@ -1,0 +1,37 @@
+// One SQLite connection, shared by the SQLite log and the SQLite store.
+//
+// Not thread-safe: each owner uses it from one thread at a time (or under its
+// own mutex). Errors come back as Status::Unavailable prefixed with the
+// owner's name ("sqlite log", "sqlite store"), with SQLite's message and code.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <string>
+
+#include "core/status.h"
+
+namespace firstcome {
+
+class SqliteConnection {
+ public:
+  explicit SqliteConnection(std::string owner) : owner_(std::move(owner)) {}
+  SqliteConnection(const SqliteConnection&) = delete;
+  SqliteConnection& operator=(const SqliteConnection&) = delete;
+  ~SqliteConnection() { sqlite3_close_v2(db_); }
+
+  // Opens (creating) `path` with extended result codes, the busy timeout and
+  // synchronous=FULL: a committed transaction survives power loss.
+  Status Open(const std::string& path, std::chrono::milliseconds busy_timeout);
+
+  sqlite3* get() const { return db_; }
+  Status Exec(const char* sql);
+  Status Error(const std::string& what, int rc) const;
+
+ private:
+  std::string owner_;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace firstcome
