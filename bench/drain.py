@@ -27,10 +27,20 @@ def event(base, event_id):
         return json.load(r)
 
 
+def metrics(base):
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as r:
+        return r.read().decode()
+
+
+def phases(base):
+    """Seconds the consumer spent per phase (poll/insert/commit) so far."""
+    return {m.group(1): float(m.group(2)) for m in re.finditer(
+        r'^firstcome_consumer_seconds_total\{phase="(\w+)"\} ([0-9.]+)', metrics(base), re.M)}
+
+
 def handled(base):
     """Records the consumer has handled since its process started."""
-    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as r:
-        text = r.read().decode()
+    text = metrics(base)
     total = 0
     for name in COUNTERS:
         m = re.search(rf"^{name} (\d+)", text, re.M)
@@ -44,6 +54,7 @@ def main():
     t_start = time.monotonic()
     first = event(base, event_id)
     h0 = handled(base)
+    p0 = phases(base)
     t0 = time.monotonic()
     deadline = t0 + 240
     moved_h, moved_t = h0, t0  # the counter's last change
@@ -54,6 +65,7 @@ def main():
         h, t = handled(base), time.monotonic()
         if h == h0:
             t0 = t  # not started yet (joining its group): the clock waits too
+            p0 = phases(base)
         if h != moved_h:
             moved_h, moved_t = h, t
             continue
@@ -64,6 +76,8 @@ def main():
             if last["persisted"] >= last["issued"]:
                 break
     last = event(base, event_id)
+    p1 = phases(base)
+    busy = {k: p1[k] - p0.get(k, 0.0) for k in p1}
     rows, seconds = moved_h - h0, moved_t - t0
     print(json.dumps({
         "label": sys.argv[3] if len(sys.argv) > 3 else "",
@@ -76,6 +90,10 @@ def main():
         "rows_per_second": rows / seconds if seconds > 0 else 0,
         "seconds_until_caught_up": time.monotonic() - t_start,
         "caught_up": last["persisted"] >= last["issued"],
+        # Where the consumer thread spent the drain, roughly: poll also holds
+        # the wait for the first batch and up to 200 ms of idle polling at
+        # the end; insert is the store's own time.
+        "consumer_seconds": busy,
     }))
 
 

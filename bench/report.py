@@ -18,6 +18,7 @@ SCENARIOS = [
     ("emb-soldout", "embedded: sold out (every request a rejection)"),
     ("emb-flash", "embedded: flash drop, 10,000 coupons, 200,000 users"),
     ("emb-half", "embedded: admitting paced at half its maximum"),
+    ("reference-dist", "nginx again, just before the distributed scenarios"),
     ("dist-admitting", "distributed: admitting"),
     ("dist-soldout", "distributed: sold out"),
     ("dist-flash", "distributed: flash drop, 10,000 coupons, 200,000 users"),
@@ -78,13 +79,22 @@ def main():
     notes = [l.strip() for l in open(os.path.join(d, "notes.txt"))] if os.path.exists(
         os.path.join(d, "notes.txt")) else []
     runs = {name: load(os.path.join(d, name + ".json")) for name, _ in SCENARIOS}
-    ref = runs.get("reference")
-    ref_rps = ref["requests_per_second"] if ref else None
+    def ref_rps(name):
+        """The reference measured just before `name`'s group (the first one
+        when the second was not run)."""
+        for ref in (("reference-dist", "reference") if name.startswith("dist")
+                    else ("reference",)):
+            if runs.get(ref):
+                return runs[ref]["requests_per_second"]
+        return None
 
-    def ratio(r):
-        if not r or not ref_rps:
+    def ratio(r, name):
+        base = ref_rps(name) if r else None
+        if not base:
             return None
-        return r["requests_per_second"] / ref_rps
+        if name.startswith("reference"):
+            return 1.0
+        return r["requests_per_second"] / base
 
     L = []
     L.append("# Firstcome benchmarks")
@@ -96,7 +106,9 @@ def main():
              f"{machine.get('load_threads', '?')} load thread) on the same machine as the "
              "server, traffic to 127.0.0.1 only. The reference is a private nginx with one "
              "worker answering `return 200 \"ok\"`, measured in the same run with the same "
-             "tool: the cheapest HTTP answer this machine gives. Ratios are to it. "
+             "tool: the cheapest HTTP answer this machine gives. It is measured twice, "
+             "before the embedded and before the distributed scenarios, and each group's "
+             "ratios are to its own measurement. "
              f"firstcome runs with {machine.get('http_threads', '?')} HTTP thread(s) "
              "(`--http-threads`), as nginx runs one worker: on 2 cores the load tool needs "
              "the other one. Everything else (log writer, consumer, Redis, Kafka, MariaDB) "
@@ -112,9 +124,13 @@ def main():
             label = "load average at start" if k == "load" else k
             L.append(f"| {label} | {machine[k]} |")
     L.append("")
-    L.append("The machine is shared (other people compile on it while it runs), so "
-             "absolute numbers move between runs; the ratios, measured minutes apart, "
-             "move less.")
+    L.append("The machine is shared (a virtual machine on a busy host), so absolute "
+             "numbers move between runs and even within one: the same nginx has measured "
+             "anywhere from about 50,000 to 140,000 req/s here on one day. Ratios to a reference "
+             "measured minutes apart move much less. Before its first measured scenario the "
+             "embedded server gets 3 s of unreported warm-up load, the distributed one "
+             f"{machine.get('dist_warm_up', '?')} s: a fresh Kafka broker's JVM needs about a "
+             "minute of traffic to compile its hot paths (see bench/run).")
     L.append("")
     L.append("## HTTP scenarios (firstcome bench)")
     L.append("")
@@ -137,7 +153,7 @@ def main():
         oracle_s = "—" if not oracle else ("PASS" if oracle["pass"] else "FAIL")
         extra = f" (rate {fmt(r['rate'])}/s)" if r.get("rate") else ""
         L.append(
-            f"| {title}{extra} | {fmt(r['requests_per_second'])} | {fmt(ratio(r), 2)} | "
+            f"| {title}{extra} | {fmt(r['requests_per_second'])} | {fmt(ratio(r, name), 2)} | "
             f"{fmt(lat['p50'], 3)} | {fmt(lat['p90'], 3)} | {fmt(lat['p99'], 3)} | "
             f"{fmt(lat['p999'], 3)} | {fmt(lat['max'], 3)} | {answers} | "
             f"{'—' if so is None else fmt(so, 3) + ' s'} | "
@@ -186,6 +202,12 @@ def main():
         L.append("")
 
     # drain
+    def phase_times(r):
+        c = r.get("consumer_seconds") or {}
+        if not c:
+            return "—"
+        return " / ".join(fmt(c.get(k, 0.0), 2) for k in ("poll", "insert", "commit"))
+
     L.append("## Consumer drain (log → store)")
     L.append("")
     L.append("A backlog is made with the consumer throttled to 1 row/s, the server is "
@@ -194,8 +216,8 @@ def main():
              "counter (`firstcome_consumer_rows_total`, sampled every 20 ms) until the "
              "backlog is gone; `persisted == issued` is checked at the end.")
     L.append("")
-    L.append("| store | rows | seconds | rows/s | caught up |")
-    L.append("|---|---:|---:|---:|---|")
+    L.append("| store | rows | seconds | rows/s | caught up | consumer thread: poll / insert / commit s |")
+    L.append("|---|---:|---:|---:|---|---|")
     drains = {}
     for name, label in (("emb-drain", "SQLite log → SQLite store"),
                         ("dist-drain", "Kafka → MariaDB")):
@@ -203,9 +225,10 @@ def main():
         drains[name] = r
         if r:
             L.append(f"| {label} | {r['rows']:,} | {fmt(r['seconds'], 2)} | "
-                     f"{fmt(r['rows_per_second'])} | {'yes' if r['caught_up'] else 'no'} |")
+                     f"{fmt(r['rows_per_second'])} | {'yes' if r['caught_up'] else 'no'} | "
+                     f"{phase_times(r)} |")
         else:
-            L.append(f"| {label} | not run | | | |")
+            L.append(f"| {label} | not run | | | | |")
     L.append("")
 
     # micro
@@ -251,7 +274,7 @@ def main():
 
     # targets
     def rr(name):
-        return ratio(runs.get(name))
+        return ratio(runs.get(name), name)
 
     def bytes_per_user():
         for b in micro.get("memory_gate", []):
