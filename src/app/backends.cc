@@ -45,7 +45,8 @@ Result<std::unique_ptr<Log>> OpenLog(const Config& config) {
                          .linger = Ms(config.kafka_linger_ms)});
   }
   if (Status s = EnsureDataDir(config); !s.ok()) return s;
-  return OpenSqliteLog({.path = config.data_dir + "/log.db"});
+  return OpenSqliteLog({.path = config.data_dir + "/log.db",
+                        .commit_delay = std::chrono::microseconds(config.log_commit_delay_us)});
 }
 
 // The memory gate's durable state is the log: replay it, event by event.

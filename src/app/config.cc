@@ -45,6 +45,8 @@ const std::vector<Setting>& Settings() {
       {"kafka_partitions", &Config::kafka_partitions, "partitions when the topic is created"},
       {"kafka_linger_ms", &Config::kafka_linger_ms,
        "producer wait to fill a batch (latency vs. fewer requests)"},
+      {"log_commit_delay_us", &Config::log_commit_delay_us,
+       "embedded log: wait before a commit while appends arrive concurrently (0: off)"},
       {"mysql_connections", &Config::mysql_connections, "MariaDB/MySQL connections"},
       {"timeout_ms", &Config::timeout_ms, "timeout of external calls"},
       {"consumer_group", &Config::consumer_group, "log consumer group"},
@@ -130,6 +132,9 @@ Status Validate(const Config& c) {
   }
   if (c.kafka_linger_ms < 0 || c.kafka_linger_ms > 1000) {
     return Status::Invalid("kafka_linger_ms must be 0..1000");
+  }
+  if (c.log_commit_delay_us < 0 || c.log_commit_delay_us > 100000) {
+    return Status::Invalid("log_commit_delay_us must be 0..100000");
   }
   if (c.gate == "memory" && c.role != "all") {
     return Status::Invalid(

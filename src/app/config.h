@@ -41,6 +41,7 @@ struct Config {
   std::string kafka_topic = "firstcome.issuances";
   std::int64_t kafka_partitions = 6;
   std::int64_t kafka_linger_ms = 1;
+  std::int64_t log_commit_delay_us = 300;
   std::int64_t mysql_connections = 4;
   std::int64_t timeout_ms = 3000;  // external calls (Redis, Kafka delivery, MariaDB)
 

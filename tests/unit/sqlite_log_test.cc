@@ -124,6 +124,55 @@ TEST(SqliteLogTest, GroupCommitsConcurrentAppends) {
   }
 }
 
+// The commit delay waits only after a batch of concurrent appends: a lone
+// append is committed at once however long the delay, and a busy stream is
+// carried in batches the size of the delay.
+TEST(SqliteLogTest, CommitDelayOnlyWhenAppendsArriveConcurrently) {
+  TempDir dir;
+  std::mutex mu;
+  std::vector<std::size_t> batches;
+  SqliteLogOptions options{.path = dir.path() + "/log.db",
+                           .commit_delay = std::chrono::microseconds(400000),
+                           .commit_delay_after = 4,
+                           .commit_delay_before = 128};
+  options.on_commit = [&](std::size_t n) {
+    std::lock_guard lock(mu);
+    batches.push_back(n);
+  };
+  auto log = OpenOrDie(options);
+  ASSERT_TRUE(log);
+
+  // Alone: answered well within the 400 ms delay, twice in a row.
+  for (int i = 1; i <= 2; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(AppendNow(*log, Make("ev", Name("lone-", i), i, 1)).status.ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(200)) << "append " << i;
+  }
+
+  // Ten at once make a batch of 10 (>= 4): the next commit waits 400 ms and
+  // takes everything that arrived meanwhile in one transaction.
+  std::atomic<int> acked{0};
+  for (int i = 0; i < 10; ++i) {
+    log->Append(Make("ev", Name("burst-", i), 100 + i, 1), [&](AppendResult r) {
+      if (r.status.ok()) ++acked;
+    });
+  }
+  ASSERT_TRUE(log->Flush(milliseconds(5000)).ok());
+  for (int i = 0; i < 30; ++i) {
+    log->Append(Make("ev", Name("late-", i), 200 + i, 1), [&](AppendResult r) {
+      if (r.status.ok()) ++acked;
+    });
+  }
+  ASSERT_TRUE(log->Flush(milliseconds(5000)).ok());
+  EXPECT_EQ(acked.load(), 40);
+  std::lock_guard lock(mu);
+  ASSERT_GE(batches.size(), 4u);
+  EXPECT_EQ(batches[0], 1u);
+  EXPECT_EQ(batches[1], 1u);
+  EXPECT_EQ(batches.back(), 30u) << "the delayed commit carries all 30";
+  EXPECT_EQ(ScanAll(*log).size(), 42u);
+}
+
 TEST(SqliteLogTest, ScanFiltersByEventInLogOrder) {
   TempDir dir;
   auto log = OpenOrDie({.path = dir.path() + "/log.db"});
