@@ -130,7 +130,9 @@ def main():
              "measured minutes apart move much less. Before its first measured scenario the "
              "embedded server gets 3 s of unreported warm-up load, the distributed one "
              f"{machine.get('dist_warm_up', '?')} s: a fresh Kafka broker's JVM needs about a "
-             "minute of traffic to compile its hot paths (see bench/run).")
+             "minute of traffic to compile its hot paths (see bench/run). Each scenario "
+             "starts only once the consumer has persisted the previous one, so none is "
+             "measured while the consumer drains another's backlog.")
     L.append("")
     L.append("## HTTP scenarios (firstcome bench)")
     L.append("")

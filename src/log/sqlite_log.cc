@@ -354,7 +354,9 @@ class SqliteLog final : public Log {
       const bool busy = batch.size() >= options_.commit_delay_after &&
                         batch.size() < options_.commit_delay_before;
       batch.clear();
-      if (busy && options_.commit_delay.count() > 0) std::this_thread::sleep_for(options_.commit_delay);
+      if (busy && options_.commit_delay.count() > 0) {
+        std::this_thread::sleep_for(options_.commit_delay);
+      }
       {
         std::unique_lock lock(mu_);
         work_cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
