@@ -18,7 +18,6 @@ SCENARIOS = [
     ("emb-soldout", "embedded: sold out (every request a rejection)"),
     ("emb-flash", "embedded: flash drop, 10,000 coupons, 200,000 users"),
     ("emb-half", "embedded: admitting paced at half its maximum"),
-    ("reference-dist", "nginx again, just before the distributed scenarios"),
     ("dist-admitting", "distributed: admitting"),
     ("dist-soldout", "distributed: sold out"),
     ("dist-flash", "distributed: flash drop, 10,000 coupons, 200,000 users"),
@@ -79,22 +78,18 @@ def main():
     notes = [l.strip() for l in open(os.path.join(d, "notes.txt"))] if os.path.exists(
         os.path.join(d, "notes.txt")) else []
     runs = {name: load(os.path.join(d, name + ".json")) for name, _ in SCENARIOS}
-    def ref_rps(name):
-        """The reference measured just before `name`'s group (the first one
-        when the second was not run)."""
-        for ref in (("reference-dist", "reference") if name.startswith("dist")
-                    else ("reference",)):
-            if runs.get(ref):
-                return runs[ref]["requests_per_second"]
-        return None
+    def paired_ref(name):
+        """The reference measured just before `name` (bench/run pairs every
+        throughput scenario with one), else the one at the start."""
+        return load(os.path.join(d, name + "-ref.json")) or runs.get("reference")
 
     def ratio(r, name):
-        base = ref_rps(name) if r else None
-        if not base:
+        if not r:
             return None
-        if name.startswith("reference"):
+        if name == "reference":
             return 1.0
-        return r["requests_per_second"] / base
+        ref = paired_ref(name)
+        return r["requests_per_second"] / ref["requests_per_second"] if ref else None
 
     L = []
     L.append("# Firstcome benchmarks")
@@ -106,9 +101,9 @@ def main():
              f"{machine.get('load_threads', '?')} load thread) on the same machine as the "
              "server, traffic to 127.0.0.1 only. The reference is a private nginx with one "
              "worker answering `return 200 \"ok\"`, measured in the same run with the same "
-             "tool: the cheapest HTTP answer this machine gives. It is measured twice, "
-             "before the embedded and before the distributed scenarios, and each group's "
-             "ratios are to its own measurement. "
+             "tool: the cheapest HTTP answer this machine gives. It is measured again just "
+             "before every throughput scenario (column 'nginx just before'), and each "
+             "ratio is to that paired measurement. "
              f"firstcome runs with {machine.get('http_threads', '?')} HTTP thread(s) "
              "(`--http-threads`), as nginx runs one worker: on 2 cores the load tool needs "
              "the other one. Everything else (log writer, consumer, Redis, Kafka, MariaDB) "
@@ -136,14 +131,18 @@ def main():
     L.append("")
     L.append("## HTTP scenarios (firstcome bench)")
     L.append("")
-    L.append("| scenario | req/s | × nginx | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | "
-             "answers | sold out after | all persisted | oracle |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
+    L.append("| scenario | req/s | nginx just before | × nginx | p50 ms | p90 ms | p99 ms | "
+             "p99.9 ms | max ms | answers | sold out after | all persisted | oracle |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
+    def before(name):
+        ref = load(os.path.join(d, name + "-ref.json"))
+        return fmt(ref["requests_per_second"]) if ref else "—"
+
     chart = []
     for name, title in SCENARIOS:
         r = runs.get(name)
         if not r:
-            L.append(f"| {title} | not run | | | | | | | | | | |")
+            L.append(f"| {title} | not run | | | | | | | | | | | |")
             continue
         lat = r["latency_ms"]
         answers = ", ".join(f"{k}: {v:,}" for k, v in sorted(r["by_status"].items()))
@@ -155,7 +154,8 @@ def main():
         oracle_s = "—" if not oracle else ("PASS" if oracle["pass"] else "FAIL")
         extra = f" (rate {fmt(r['rate'])}/s)" if r.get("rate") else ""
         L.append(
-            f"| {title}{extra} | {fmt(r['requests_per_second'])} | {fmt(ratio(r, name), 2)} | "
+            f"| {title}{extra} | {fmt(r['requests_per_second'])} | {before(name)} | "
+            f"{fmt(ratio(r, name), 2)} | "
             f"{fmt(lat['p50'], 3)} | {fmt(lat['p90'], 3)} | {fmt(lat['p99'], 3)} | "
             f"{fmt(lat['p999'], 3)} | {fmt(lat['max'], 3)} | {answers} | "
             f"{'—' if so is None else fmt(so, 3) + ' s'} | "
