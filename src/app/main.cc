@@ -107,6 +107,7 @@ int Serve(const Config& config) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: stopping (finishing in-flight requests, flushing the log)", sig);
   server.Stop(std::chrono::seconds(10));
+  issuer.Stop(std::chrono::seconds(10));
   if (Status s = b.log->Flush(std::chrono::seconds(10)); !s.ok()) {
     spdlog::error("log flush: {}", s.ToString());
   }

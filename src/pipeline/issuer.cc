@@ -24,7 +24,13 @@ const char* StateName(CouponState s) {
 
 }  // namespace
 
-Issuer::Issuer(IssuerParts parts) : parts_(parts) {}
+Issuer::Issuer(IssuerParts parts, ResenderOptions resend) : parts_(parts) {
+  if (parts_.log != nullptr) resender_ = std::make_unique<Resender>(*parts_.log, resend);
+}
+
+void Issuer::Stop(std::chrono::milliseconds grace) {
+  if (resender_) resender_->Stop(grace);
+}
 
 Result<EventView> Issuer::ViewOf(const Event& event) {
   EventView view;
@@ -180,9 +186,10 @@ void Issuer::OnAdmitted(std::shared_ptr<const Event> event, std::string user_id,
     log_failures_.fetch_add(1, std::memory_order_relaxed);
     if (appended.failure == AppendFailure::kPossiblyPersisted) {
       // The record may still land in the log: the seq must stay this user's
-      // (audit --repair settles it). A retry answers already_issued then.
-      spdlog::warn("issue: {} seq {} for {} possibly persisted: {}", issuance.event_id,
+      // (a retry answers already_issued), and the resender makes sure it lands.
+      spdlog::warn("issue: {} seq {} for {} possibly persisted, resending: {}", issuance.event_id,
                    issuance.seq, issuance.user_id, appended.status.message());
+      resender_->Add(issuance);
       return done(Unavailable(issuance.event_id, issuance.user_id,
                               "the log did not confirm in time: " + appended.status.message()));
     }
@@ -233,6 +240,14 @@ void Issuer::AppendMetrics(std::string& out) {
   line("firstcome_issue_log_failures_total", "", log_failures_.load());
   out += "# TYPE firstcome_issue_released_total counter\n";
   line("firstcome_issue_released_total", "", released_.load());
+  if (resender_) {
+    out += "# TYPE firstcome_issue_unconfirmed gauge\n";
+    line("firstcome_issue_unconfirmed", "", resender_->waiting());
+    out += "# TYPE firstcome_issue_resend_confirmed_total counter\n";
+    line("firstcome_issue_resend_confirmed_total", "", resender_->confirmed_total());
+    out += "# TYPE firstcome_issue_resend_dropped_total counter\n";
+    line("firstcome_issue_resend_dropped_total", "", resender_->dropped_total());
+  }
   if (const Consumer* c = parts_.consumer) {
     const ConsumerStats& s = c->stats();
     out += "# TYPE firstcome_consumer_rows_total counter\n";

@@ -2,14 +2,19 @@
 //   catalog lookup → window check → Gate::Admit → Log::Append → answer,
 // and a client hears `issued` only after the log said the record is durable.
 // When the log cannot take it (definitely not persisted), the gate slot is
-// released before the client hears 503, so a 503 never costs a coupon.
+// released before the client hears 503, so a 503 never costs a coupon. When
+// the log may have taken it (possibly persisted), the seq stays the user's,
+// the client hears 503, and the Resender appends the record again until the
+// log confirms it: the coupon a retry then shows is the one that gets stored.
 //
 // gate and log may be null in a process that only consumes (--role consumer):
 // such a process answers issue requests with 503 and still shows events.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "gate/gate.h"
@@ -17,6 +22,7 @@
 #include "pipeline/consumer.h"
 #include "pipeline/coupon_service.h"
 #include "pipeline/event_catalog.h"
+#include "pipeline/resender.h"
 #include "pipeline/retry_job.h"
 #include "store/store.h"
 
@@ -33,7 +39,7 @@ struct IssuerParts {
 
 class Issuer final : public CouponService {
  public:
-  explicit Issuer(IssuerParts parts);
+  explicit Issuer(IssuerParts parts, ResenderOptions resend = {});
 
   Result<EventView> CreateEvent(const Event& event) override;
   Result<EventView> GetEvent(std::string_view event_id) override;
@@ -44,6 +50,11 @@ class Issuer final : public CouponService {
   Status Health() override;
   void AppendMetrics(std::string& out) override;
 
+  // Stops issuing's background work: unconfirmed records get at most `grace`
+  // more to be confirmed (call after the HTTP server stopped, before the log
+  // is flushed). Also done, with no grace, on destruction.
+  void Stop(std::chrono::milliseconds grace);
+
  private:
   Result<EventView> ViewOf(const Event& event);
   void OnAdmitted(std::shared_ptr<const Event> event, std::string user_id, const Admission& a,
@@ -53,6 +64,7 @@ class Issuer final : public CouponService {
   std::atomic<std::int64_t> in_flight_{0};
   std::atomic<std::int64_t> log_failures_{0};
   std::atomic<std::int64_t> released_{0};
+  std::unique_ptr<Resender> resender_;  // when this process issues
 };
 
 }  // namespace firstcome

@@ -2,9 +2,11 @@
 // (scripts/services, started once for this binary) and several firstcome
 // processes in split roles. Covers issue 3's tests 1-6: two API processes and
 // a consumer racing, a consumer killed with -9, MariaDB stopped, the Kafka
-// broker stopped, Redis flushed, and the race in one process.
+// broker stopped, Redis flushed, and the race in one process; and the Kafka
+// broker hung (SIGSTOP): answers in time, and no coupon a user holds is lost.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <map>
 #include <set>
 #include <thread>
@@ -256,6 +258,104 @@ TEST_F(Distributed, RedisFlushIsFoundAndRepairedWithoutReusingSeqs) {
   EXPECT_EQ(seqs.size(), 100u);
   ASSERT_TRUE(WaitForField(a, "d-flush", "persisted", 100));
   EXPECT_EQ(RunAudit("d-flush", {}, &out), 0) << out;
+}
+
+// 7. The broker hung (SIGSTOP: connections stay open, acks never come), then
+// killed with -9 and restarted: what it had not yet read from its sockets is
+// gone. Every request is answered 503 within the delivery timeout; a record
+// the broker may have taken keeps its seq (a retry hears already_issued) and
+// is still persisted, because the API appends it again once the broker is
+// back; without that, those coupons would be held and never stored.
+TEST_F(Distributed, HungThenKilledKafkaAnswers503InTimeAndEveryKeptCouponIsPersisted) {
+  const int api = StartRole("api", {"--timeout-ms", "1500"});
+  StartRole("consumer");
+  ApiEndpoint a{.port = api};
+  constexpr int kTotal = 40;
+  ASSERT_EQ(CreateEvent(a, "d-hung", kTotal).status, 201);
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(Issue(a, "d-hung", "before-" + std::to_string(i)).status, 201);
+  std::string pid_text;
+  ASSERT_EQ(RunShell("cat " + services->dir() + "/kafka/pid", &pid_text), 0);
+  const pid_t broker = std::stoi(pid_text);
+  ASSERT_TRUE(FreezeProcess(broker));
+  constexpr int kHung = 10;
+  std::vector<HttpResponse> during(kHung);
+  std::vector<double> seconds(kHung);
+  {
+    std::vector<std::thread> clients;
+    for (int i = 0; i < kHung; ++i) {
+      clients.emplace_back([&, i] {
+        const auto t0 = std::chrono::steady_clock::now();
+        during[i] = Issue(a, "d-hung", "hung-" + std::to_string(i));
+        seconds[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      });
+    }
+    for (auto& c : clients) c.join();
+  }
+  ASSERT_EQ(::kill(broker, SIGKILL), 0);
+  for (int i = 0; i < 500 && ::kill(broker, 0) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (int i = 0; i < kHung; ++i) {
+    EXPECT_EQ(during[i].status, 503) << during[i].body;
+    EXPECT_LT(seconds[i], 10.0) << "answered only after " << seconds[i] << " s";
+    std::printf("issue with the broker hung: %d in %.2f s: %s\n", during[i].status, seconds[i],
+                during[i].body.c_str());
+  }
+  ASSERT_TRUE(services->Start("kafka"));
+  // Each hung user either holds the seq the broker may have taken (409, kept)
+  // or gets a coupon once the broker is back (201).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  std::set<std::int64_t> seqs;
+  int kept = 0, retried = 0;
+  for (int i = 0; i < kHung && std::chrono::steady_clock::now() < deadline;) {
+    auto r = Issue(a, "d-hung", "hung-" + std::to_string(i));
+    if (r.status == 503) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      continue;
+    }
+    ASSERT_TRUE(r.status == 201 || r.status == 409) << r.body;
+    if (r.status == 201) {
+      ++retried;
+      seqs.insert(r.json().as_object().at("seq").as_int64());
+    } else {
+      ++kept;
+      const boost::json::value body = r.json();
+      for (const auto& c : body.as_object().at("coupons").as_array()) {
+        seqs.insert(c.as_object().at("seq").as_int64());
+      }
+    }
+    ++i;
+  }
+  ASSERT_EQ(kept + retried, kHung) << "the broker did not come back in time";
+  std::printf("after the hang: %d kept their seq, %d got one on retry\n", kept, retried);
+  // The rest of the coupons, and no more.
+  int issued = 0;
+  for (int i = 0; i < kTotal && std::chrono::steady_clock::now() < deadline;) {
+    auto r = Issue(a, "d-hung", "after-" + std::to_string(i));
+    if (r.status == 503) {  // the restarted broker is not taking records yet
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      continue;
+    }
+    ++i;
+    ASSERT_TRUE(r.status == 201 || r.status == 410) << r.body;
+    if (r.status == 201) {
+      ++issued;
+      EXPECT_TRUE(seqs.insert(r.json().as_object().at("seq").as_int64()).second) << "seq reused";
+    }
+  }
+  EXPECT_EQ(5 + kHung + issued, kTotal);
+  // Every kept coupon reaches the store without an audit --repair.
+  ASSERT_TRUE(WaitForField(a, "d-hung", "persisted", kTotal, std::chrono::seconds(90)));
+  for (int i = 0; i < kHung; ++i) {
+    auto coupons = UserCoupons(a, "d-hung", "hung-" + std::to_string(i));
+    ASSERT_EQ(coupons.size(), 1u);
+    EXPECT_EQ(coupons[0].as_object().at("state").as_string(), "persisted");
+  }
+  std::string out;
+  EXPECT_EQ(RunAudit("d-hung", {}, &out), 0) << out;
+  const std::string metrics = HttpRequest("127.0.0.1", api, "GET", "/metrics").body;
+  EXPECT_NE(metrics.find("firstcome_issue_unconfirmed 0\n"), std::string::npos) << metrics;
+  std::printf("%s", metrics.substr(metrics.find("firstcome_issue_unconfirmed"), 200).c_str());
 }
 
 // 6. The core race in one process on Redis + Kafka + MariaDB.
