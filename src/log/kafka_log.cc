@@ -3,7 +3,17 @@
 // Threads: one poll thread serves the producer's callbacks (delivery reports
 // answer appends, error_cb notices when every broker is down); one monitor
 // thread probes the cluster while it is down so appends come back by
-// themselves. A LogReader is used by one thread at a time (the consumer's).
+// themselves, and replaces the producer after a fatal error. A LogReader is
+// used by one thread at a time (the consumer's).
+//
+// Fatal errors: an idempotent producer that lost track of its sequence
+// numbers is unusable for good (librdkafka raises ERR__FATAL). Debian's
+// librdkafka 2.0.2 can get there after a mere timeout (fixed upstream in 2.3.0,
+// PR #4438), so instead of refusing every append until someone restarts the
+// process, the monitor builds a new producer (a new producer id), swaps it in,
+// and purges the old one: its queued records are answered not persisted (the
+// issuer frees their slots), its in-flight ones possibly persisted (the
+// issuer resends them). Appends between the error and the swap are refused.
 //
 // Record format, version 1 (small, text, readable with any Kafka tool):
 //   key   = event_id '\0' user_id        (same key → same partition → order)
@@ -18,12 +28,14 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <cstdio>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace firstcome {
@@ -412,31 +424,81 @@ class KafkaReader : public LogReader {
 
 // ---- the log ----
 
+// One librdkafka producer and its topic handle; replaced as a whole after a
+// fatal error. Users hold a shared_ptr for the length of a call.
+struct Producer {
+  rd_kafka_t* rk = nullptr;
+  rd_kafka_topic_t* topic = nullptr;
+  Producer() = default;
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+  ~Producer() {
+    if (topic != nullptr) rd_kafka_topic_destroy(topic);
+    if (rk != nullptr) rd_kafka_destroy(rk);
+  }
+};
+
 class KafkaLog : public Log {
  public:
   explicit KafkaLog(KafkaLogOptions options) : options_(std::move(options)) {}
 
   ~KafkaLog() override {
-    if (producer_ != nullptr) {
-      // Answer every pending append before the callbacks' owners go away:
-      // give in-flight records a chance, then fail the rest.
-      rd_kafka_flush(producer_, Ms(std::min(options_.delivery_timeout, milliseconds(5000))));
-      rd_kafka_purge(producer_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-      auto deadline = Clock::now() + milliseconds(2000);
-      while (pending_.load() > 0 && Clock::now() < deadline) rd_kafka_poll(producer_, 50);
-    }
     {
       std::lock_guard lock(monitor_mu_);
       stopping_ = true;
     }
     monitor_cv_.notify_all();
-    if (monitor_.joinable()) monitor_.join();
+    if (monitor_.joinable()) monitor_.join();  // no rebuild from here on
+    if (std::shared_ptr<Producer> p = Current()) {
+      // Answer every pending append before the callbacks' owners go away:
+      // give in-flight records a chance, then fail the rest.
+      rd_kafka_flush(p->rk, Ms(std::min(options_.delivery_timeout, milliseconds(5000))));
+      rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+      auto deadline = Clock::now() + milliseconds(2000);
+      while (pending_.load() > 0 && Clock::now() < deadline) rd_kafka_poll(p->rk, 50);
+    }
     if (poller_.joinable()) poller_.join();
-    if (topic_ != nullptr) rd_kafka_topic_destroy(topic_);
-    if (producer_ != nullptr) rd_kafka_destroy(producer_);
   }
 
   Status Open() {
+    auto made = NewProducer();
+    if (!made.ok()) return made.status();
+    producer_ = std::move(*made);
+    poller_ = std::thread([this] { PollLoop(); });
+    monitor_ = std::thread([this] { MonitorLoop(); });
+
+    auto deadline = Clock::now() + options_.open_timeout;
+    if (Status c =
+            CreateTopic(producer_->rk, options_.topic, options_.partitions, options_.open_timeout);
+        !c.ok()) {
+      return c;
+    }
+    // Wait until the new topic's leaders are known, so the first appends and
+    // scans do not race its creation.
+    for (;;) {
+      auto md = TopicMetadata(producer_->rk, producer_->topic,
+                              milliseconds(std::max(RemainingMs(deadline), 1)));
+      if (md.ok()) break;
+      if (Clock::now() >= deadline) return md.status();
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    return Status::Ok();
+  }
+
+  // Tests: fails the producer as librdkafka does on a fatal idempotence error.
+  Status InjectFatalError() {
+    rd_kafka_resp_err_t err = rd_kafka_test_fatal_error(
+        Current()->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "injected by a test");
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Status::Invalid(std::string("kafka: ") + rd_kafka_err2str(err));
+    }
+    return Status::Ok();
+  }
+
+  std::int64_t rebuilds() const { return rebuilds_.load(); }
+
+ private:
+  Result<std::shared_ptr<Producer>> NewProducer() {
     ConfPtr conf(rd_kafka_conf_new());
     Status s = SetAll(
         conf.get(),
@@ -463,38 +525,28 @@ class KafkaLog : public Log {
     rd_kafka_conf_set_error_cb(conf.get(), &KafkaLog::OnError);
     auto rk = NewHandle(RD_KAFKA_PRODUCER, std::move(conf));
     if (!rk.ok()) return rk.status();
-    producer_ = *rk;
-    topic_ = rd_kafka_topic_new(producer_, options_.topic.c_str(), nullptr);
-    if (topic_ == nullptr) {
+    auto p = std::make_shared<Producer>();
+    p->rk = *rk;
+    p->topic = rd_kafka_topic_new(p->rk, options_.topic.c_str(), nullptr);
+    if (p->topic == nullptr) {
       return Status::Invalid("kafka: topic " + options_.topic + ": " +
                              rd_kafka_err2str(rd_kafka_last_error()));
     }
-    poller_ = std::thread([this] { PollLoop(); });
-    monitor_ = std::thread([this] { MonitorLoop(); });
-
-    auto deadline = Clock::now() + options_.open_timeout;
-    if (Status c =
-            CreateTopic(producer_, options_.topic, options_.partitions, options_.open_timeout);
-        !c.ok()) {
-      return c;
-    }
-    // Wait until the new topic's leaders are known, so the first appends and
-    // scans do not race its creation.
-    for (;;) {
-      auto md = TopicMetadata(producer_, topic_, milliseconds(std::max(RemainingMs(deadline), 1)));
-      if (md.ok()) break;
-      if (Clock::now() >= deadline) return md.status();
-      std::this_thread::sleep_for(milliseconds(100));
-    }
-    return Status::Ok();
+    return p;
   }
 
+  std::shared_ptr<Producer> Current() {
+    std::lock_guard lock(producer_mu_);
+    return producer_;
+  }
+
+ public:
   void Append(const Issuance& issuance, AppendCallback done) override {
     auto refuse = [&done](std::string why) {
       done(AppendResult{Status::Unavailable(std::move(why)), AppendFailure::kNotPersisted});
     };
     if (fatal_.load(std::memory_order_relaxed))
-      return refuse("kafka: producer failed: " + FatalError());
+      return refuse("kafka: producer failed, being replaced: " + FatalError());
     if (brokers_down_.load(std::memory_order_relaxed)) return refuse("kafka: no broker reachable");
     if (pending_.fetch_add(1, std::memory_order_relaxed) >= options_.max_pending) {
       pending_.fetch_sub(1, std::memory_order_relaxed);
@@ -503,8 +555,9 @@ class KafkaLog : public Log {
     auto waiting = std::make_unique<AppendCallback>(std::move(done));
     const std::string key = EncodeKey(issuance);
     std::string value = EncodeValue(issuance);
+    const std::shared_ptr<Producer> producer = Current();
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer_, RD_KAFKA_V_RKT(topic_), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        producer->rk, RD_KAFKA_V_RKT(producer->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(key.data(), key.size()), RD_KAFKA_V_VALUE(value.data(), value.size()),
         RD_KAFKA_V_OPAQUE(waiting.get()), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -516,7 +569,7 @@ class KafkaLog : public Log {
   }
 
   Status Flush(milliseconds timeout) override {
-    rd_kafka_resp_err_t err = rd_kafka_flush(producer_, Ms(timeout));
+    rd_kafka_resp_err_t err = rd_kafka_flush(Current()->rk, Ms(timeout));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return Status::Unavailable(std::string("kafka flush: ") + rd_kafka_err2str(err));
     }
@@ -567,7 +620,9 @@ class KafkaLog : public Log {
   }
 
   Status Health() override {
-    if (fatal_.load()) return Status::Unavailable("kafka: producer failed: " + FatalError());
+    if (fatal_.load()) {
+      return Status::Unavailable("kafka: producer failed, being replaced: " + FatalError());
+    }
     std::lock_guard lock(health_mu_);
     auto now = Clock::now();
     if (health_at_ && now - *health_at_ < kHealthCacheFor) return health_;
@@ -597,10 +652,20 @@ class KafkaLog : public Log {
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
     auto* self = static_cast<KafkaLog*>(opaque);
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-      // The idempotent producer was fenced or lost its sequence: nothing it
-      // sends from now on can be trusted. Refuse appends, fail health.
+      // The idempotent producer lost its sequence: nothing it sends from now
+      // on can be trusted. Refuse appends until the monitor replaced it.
+      if (rk != self->Current()->rk) return;  // one already replaced
+      char buf[512];
+      if (rd_kafka_fatal_error(rk, buf, sizeof buf) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        std::snprintf(buf, sizeof buf, "%s", reason);
+      }
+      {
+        std::lock_guard lock(self->fatal_mu_);
+        self->fatal_reason_ = buf;
+      }
       self->fatal_.store(true);
-      spdlog::error("kafka: fatal producer error: {}", self->FatalError());
+      spdlog::error("kafka: fatal producer error: {}; replacing the producer", buf);
+      self->monitor_cv_.notify_all();
       return;
     }
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
@@ -627,14 +692,43 @@ class KafkaLog : public Log {
     }
   }
   std::string FatalError() {
-    char buf[512];
-    rd_kafka_resp_err_t err = rd_kafka_fatal_error(producer_, buf, sizeof buf);
-    return err == RD_KAFKA_RESP_ERR_NO_ERROR ? std::string("unknown") : std::string(buf);
+    std::lock_guard lock(fatal_mu_);
+    return fatal_reason_;
+  }
+
+  // Builds a new producer, swaps it in, then answers everything the failed
+  // one still holds (purged: queued → not persisted, in flight → possibly
+  // persisted) and destroys it. On the monitor thread. false: try again later.
+  bool ReplaceProducer() {
+    auto made = NewProducer();
+    if (!made.ok()) {
+      spdlog::error("kafka: could not build a new producer: {}", made.status().ToString());
+      return false;
+    }
+    std::shared_ptr<Producer> old;
+    {
+      std::lock_guard lock(producer_mu_);
+      old = std::exchange(producer_, std::move(*made));
+    }
+    fatal_.store(false);
+    rebuilds_.fetch_add(1);
+    spdlog::warn("kafka: producer replaced after a fatal error; accepting appends again");
+    rd_kafka_purge(old->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    // Delivery reports of the purged records, and the last users' calls.
+    const auto deadline = Clock::now() + std::max(options_.delivery_timeout, milliseconds(5000));
+    while ((rd_kafka_outq_len(old->rk) > 0 || old.use_count() > 1) && Clock::now() < deadline) {
+      rd_kafka_poll(old->rk, 50);
+    }
+    if (old.use_count() > 1) {
+      spdlog::warn("kafka: the replaced producer is still in use; it goes with its last user");
+    }
+    return true;
   }
 
   // One metadata round trip: ok when a broker answers and the topic exists.
   Status Probe(milliseconds timeout) {
-    auto md = TopicMetadata(producer_, topic_, timeout);
+    const std::shared_ptr<Producer> p = Current();
+    auto md = TopicMetadata(p->rk, p->topic, timeout);
     if (md.ok()) MarkUp();
     return md.ok() ? Status::Ok() : md.status();
   }
@@ -645,23 +739,31 @@ class KafkaLog : public Log {
         std::lock_guard lock(monitor_mu_);
         if (stopping_) return;
       }
-      rd_kafka_poll(producer_, 100);
+      rd_kafka_poll(Current()->rk, 100);
     }
   }
 
-  // After librdkafka reported every broker down, and for as long as that is
-  // confirmed, ask every so often whether one answers: the producer itself says
-  // nothing when a connection comes up again.
+  // Replaces a failed producer. After librdkafka reported every broker down,
+  // and for as long as that is confirmed, asks every so often whether one
+  // answers: the producer itself says nothing when a connection comes up again.
   void MonitorLoop() {
     std::unique_lock lock(monitor_mu_);
     while (!stopping_) {
       monitor_cv_.wait_for(lock, milliseconds(250));
-      if (stopping_ || !(suspect_.load() || brokers_down_.load())) continue;
+      if (stopping_) break;
+      if (fatal_.load()) {
+        lock.unlock();
+        ReplaceProducer();
+        lock.lock();
+        continue;
+      }
+      if (!(suspect_.load() || brokers_down_.load())) continue;
       lock.unlock();
+      const std::shared_ptr<Producer> p = Current();
       const rd_kafka_metadata_t* raw = nullptr;
       // Any answer will do (even "unknown topic"): the question is whether a
       // broker is reachable.
-      rd_kafka_resp_err_t err = rd_kafka_metadata(producer_, 0, topic_, &raw, Ms(kProbeTimeout));
+      rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, p->topic, &raw, Ms(kProbeTimeout));
       if (raw != nullptr) rd_kafka_metadata_destroy(raw);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         MarkUp();
@@ -677,7 +779,9 @@ class KafkaLog : public Log {
   Status ScanTopic(const std::string_view* event_id,
                    const std::function<void(const Issuance&)>& visit) {
     auto deadline = Clock::now() + options_.scan_timeout;
-    auto md = TopicMetadata(producer_, topic_, std::min(options_.scan_timeout, milliseconds(5000)));
+    const std::shared_ptr<Producer> producer = Current();
+    auto md = TopicMetadata(producer->rk, producer->topic,
+                            std::min(options_.scan_timeout, milliseconds(5000)));
     if (!md.ok()) return md.status();
     const int partitions = (*md)->topics[0].partition_cnt;
 
@@ -752,8 +856,8 @@ class KafkaLog : public Log {
   }
 
   const KafkaLogOptions options_;
-  rd_kafka_t* producer_ = nullptr;
-  rd_kafka_topic_t* topic_ = nullptr;
+  std::mutex producer_mu_;
+  std::shared_ptr<Producer> producer_;  // guarded by producer_mu_; set by Open
   std::thread poller_;
   std::thread monitor_;
 
@@ -764,7 +868,10 @@ class KafkaLog : public Log {
   std::atomic<std::size_t> pending_{0};
   std::atomic<bool> suspect_{false};       // librdkafka said every broker is down
   std::atomic<bool> brokers_down_{false};  // ... and a request confirmed it: refuse appends
-  std::atomic<bool> fatal_{false};
+  std::atomic<bool> fatal_{false};        // the producer failed; the monitor replaces it
+  std::atomic<std::int64_t> rebuilds_{0};
+  std::mutex fatal_mu_;
+  std::string fatal_reason_;  // guarded by fatal_mu_
 
   std::mutex health_mu_;
   std::optional<Clock::time_point> health_at_;  // guarded by health_mu_
@@ -781,6 +888,17 @@ Result<std::unique_ptr<Log>> OpenKafkaLog(const KafkaLogOptions& options) {
   auto log = std::make_unique<KafkaLog>(options);
   if (Status s = log->Open(); !s.ok()) return s;
   return std::unique_ptr<Log>(std::move(log));
+}
+
+Status InjectFatalProducerErrorForTest(Log& log) {
+  auto* kafka = dynamic_cast<KafkaLog*>(&log);
+  if (kafka == nullptr) return Status::Invalid("not a KafkaLog");
+  return kafka->InjectFatalError();
+}
+
+std::int64_t ProducerReplacements(Log& log) {
+  auto* kafka = dynamic_cast<KafkaLog*>(&log);
+  return kafka == nullptr ? -1 : kafka->rebuilds();
 }
 
 }  // namespace firstcome

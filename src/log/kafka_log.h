@@ -11,6 +11,9 @@
 //     known to be down, producer fenced) are answered kNotPersisted at once, on
 //     the caller's thread, before Append returns.
 //   - At most max_pending appends wait for a delivery report.
+//   - A producer that hit a fatal error (lost idempotence sequence) is
+//     replaced by a new one within about a second; meanwhile appends are
+//     refused kNotPersisted and Health fails.
 #pragma once
 
 #include <chrono>
@@ -37,5 +40,11 @@ struct KafkaLogOptions {
 };
 
 Result<std::unique_ptr<Log>> OpenKafkaLog(const KafkaLogOptions& options);
+
+// Tests: makes a KafkaLog's producer fail as librdkafka does on a fatal
+// idempotence error (rd_kafka_test_fatal_error). Invalid for another Log.
+Status InjectFatalProducerErrorForTest(Log& log);
+// How many times a KafkaLog replaced its producer (-1 for another Log).
+std::int64_t ProducerReplacements(Log& log);
 
 }  // namespace firstcome

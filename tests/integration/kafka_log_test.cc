@@ -1,8 +1,9 @@
 // KafkaLog against a real single-node Kafka (scripts/services, started once
 // for this binary; each test uses its own topic). Covers: many concurrent
 // appends all acked (throughput printed), a consumer group that never sees a
-// committed record again, rewind, per-event scans, and the broker stopped and
-// started again: appends refused fast, then accepted, nothing acked lost.
+// committed record again, rewind, per-event scans, a fatal producer error
+// (the producer is replaced), and the broker stopped and started again:
+// appends refused fast, then accepted, nothing acked lost.
 #include "log/kafka_log.h"
 
 #include <gtest/gtest.h>
@@ -247,6 +248,84 @@ TEST_F(KafkaLogTest, ScansOneEventAtATime) {
   int all = 0;
   ASSERT_TRUE(log->ScanAll([&](const Issuance&) { ++all; }).ok());
   EXPECT_EQ(all, 50);
+}
+
+// A fatal producer error, raised with librdkafka's own test facility (the
+// error an idempotent producer gets when it loses its sequence numbers; the
+// Debian librdkafka 2.0.2 can hit it after a timeout): appends are answered,
+// never hung; the log replaces its producer by itself and takes appends again;
+// every acked record is in the topic exactly once.
+TEST_F(KafkaLogTest, FatalProducerErrorReplacesTheProducer) {
+  auto log = Open("t.fatal");
+  ASSERT_TRUE(log);
+  std::set<std::int64_t> acked;
+  for (int k = 1; k <= 100; ++k) {
+    if (AppendAndWait(*log, MakeIssuance("fatal", k)).status.ok()) acked.insert(k);
+  }
+  ASSERT_EQ(acked.size(), 100u);
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::int64_t, AppendResult> during;
+  constexpr int kDuring = 200;
+  for (int k = 0; k < kDuring; ++k) {
+    if (k == kDuring / 2) {
+      ASSERT_TRUE(InjectFatalProducerErrorForTest(*log).ok());
+    }
+    const std::int64_t seq = 1000 + k;
+    log->Append(MakeIssuance("fatal", seq), [&, seq](AppendResult r) {
+      std::lock_guard lock(mu);
+      during.emplace(seq, std::move(r));
+      cv.notify_all();
+    });
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(15), [&] { return during.size() == kDuring; }))
+        << "appends around the fatal error were never answered";
+    int refused = 0;
+    for (auto& [seq, r] : during) {
+      if (r.status.ok()) {
+        acked.insert(seq);
+      } else {
+        ++refused;
+      }
+    }
+    std::printf("[kafka] appends around the fatal error: %zu ok, %d refused\n",
+                during.size() - refused, refused);
+    EXPECT_GE(refused, 1) << "appends right after the error must be refused";
+  }
+
+  // The producer is replaced without anyone restarting anything.
+  const auto t0 = Clock::now();
+  bool back = false;
+  std::int64_t seq = 5000;
+  while (!back && Clock::now() - t0 < std::chrono::seconds(10)) {
+    ++seq;
+    back = AppendAndWait(*log, MakeIssuance("fatal", seq)).status.ok();
+    if (back) {
+      acked.insert(seq);
+    } else {
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+  ASSERT_TRUE(back) << "the log never took appends again after a fatal error";
+  std::printf("[kafka] appends accepted again %.2f s after the fatal error was seen\n",
+              std::chrono::duration<double>(Clock::now() - t0).count());
+  EXPECT_EQ(ProducerReplacements(*log), 1);
+  EXPECT_TRUE(log->Health().ok());
+  for (int k = 1; k <= 100; ++k) {
+    ++seq;
+    if (AppendAndWait(*log, MakeIssuance("fatal", seq)).status.ok()) acked.insert(seq);
+  }
+  EXPECT_EQ(acked.count(seq), 1u);
+
+  std::map<std::int64_t, int> copies;
+  ASSERT_TRUE(log->Scan("fatal", [&](const Issuance& i) { ++copies[i.seq]; }).ok());
+  for (std::int64_t s : acked) {
+    EXPECT_EQ(copies[s], 1) << "acked seq " << s << " found " << copies[s] << " times";
+  }
 }
 
 // Last: it restarts the broker.
