@@ -53,6 +53,8 @@ const std::vector<Setting>& Settings() {
       {"consumer_batch_size", &Config::consumer_batch_size, "records per store transaction"},
       {"consumer_max_rows_per_second", &Config::consumer_max_rows_per_second,
        "store write rate limit (0: none)"},
+      {"consumer_linger_ms", &Config::consumer_linger_ms,
+       "after a partial batch, wait this long so the next one gathers more (0: off)"},
       {"retry_interval_ms", &Config::retry_interval_ms, "how often the retry job runs"},
       {"retry_max_attempts", &Config::retry_max_attempts, "attempts before a failed event is dead"},
       {"log_level", &Config::log_level, "trace | debug | info | warn | error"},
@@ -122,6 +124,9 @@ Status Validate(const Config& c) {
   }
   if (c.consumer_batch_size < 1 || c.consumer_batch_size > 100000) {
     return Status::Invalid("consumer_batch_size must be 1..100000");
+  }
+  if (c.consumer_linger_ms < 0 || c.consumer_linger_ms > 10000) {
+    return Status::Invalid("consumer_linger_ms must be 0..10000");
   }
   if (c.consumer_max_rows_per_second < 0) {
     return Status::Invalid("consumer_max_rows_per_second must be >= 0");

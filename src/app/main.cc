@@ -42,7 +42,8 @@ int Fail(const Status& s, int code = 1) {
 ConsumerOptions ConsumerOptionsOf(const Config& c) {
   return {.group = c.consumer_group,
           .batch_size = static_cast<std::size_t>(c.consumer_batch_size),
-          .max_rows_per_second = c.consumer_max_rows_per_second};
+          .max_rows_per_second = c.consumer_max_rows_per_second,
+          .linger = Ms(c.consumer_linger_ms)};
 }
 
 RetryOptions RetryOptionsOf(const Config& c) {

@@ -123,6 +123,9 @@ void Consumer::Loop() {
     if (handled.ok()) {
       if (stats_.paused.exchange(false)) spdlog::info("consumer: store is back, resuming");
       backoff = std::chrono::milliseconds(100);
+      if (*handled > 0 && *handled < options_.batch_size && options_.linger.count() > 0) {
+        SleepFor(options_.linger);
+      }
       continue;
     }
     if (!stats_.paused.exchange(true)) {

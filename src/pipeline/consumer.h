@@ -27,6 +27,11 @@ struct ConsumerOptions {
   std::string group = "firstcome-store";
   std::size_t batch_size = 2000;
   double max_rows_per_second = 0;  // 0: no limit
+  // After a batch smaller than batch_size (the consumer has caught up), wait
+  // this long before the next poll, so a steady stream reaches the store in
+  // fewer, larger transactions (each costs an fsync) instead of one per few
+  // records. The first record after a quiet spell is not delayed. 0: off.
+  std::chrono::milliseconds linger{0};
   std::chrono::milliseconds poll_wait{100};
   std::chrono::milliseconds max_backoff{5000};    // while the store is down
   std::chrono::milliseconds first_retry_delay{1000};  // for records recorded as failed
