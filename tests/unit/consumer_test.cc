@@ -150,5 +150,34 @@ TEST_F(ConsumerTest, BackgroundLoopPersistsWhatArrives) {
   EXPECT_EQ(Counts().persisted, 300);
 }
 
+// A trickle after a partial batch waits for the linger and then goes in one
+// transaction; the first record after a quiet spell goes at once.
+TEST_F(ConsumerTest, LingerGathersATrickleIntoOneBatch) {
+  using std::chrono::milliseconds;
+  Consumer consumer(*log_, *store_,
+                    {.batch_size = 1000, .linger = milliseconds(1000), .poll_wait = milliseconds(20)});
+  ASSERT_TRUE(consumer.Start().ok());
+  auto wait_persisted = [&](std::int64_t n, milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (Counts().persisted < n && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    return Counts().persisted >= n;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  Append(1, 1);
+  ASSERT_TRUE(wait_persisted(1, milliseconds(5000)));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(300)) << "a lone record waited";
+  for (int seq = 2; seq <= 41; ++seq) {  // a trickle of 40 over ~200 ms, during the linger
+    Append(seq, seq);
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_TRUE(wait_persisted(41, milliseconds(5000)));
+  consumer.Stop();
+  // One batch for the first record, one or two for the trickle (it may
+  // straddle the end of the linger); without the linger, about one per record.
+  EXPECT_LE(consumer.stats().batches.load(), 3);
+}
+
 }  // namespace
 }  // namespace firstcome
