@@ -16,13 +16,7 @@ import os
 import shutil
 import sys
 
-
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+from report import load  # bench/report.py: a result file, or None
 
 
 def main():
