@@ -276,8 +276,10 @@ void AppendCoupons(std::string& out, const std::vector<CouponView>& coupons) {
     AppendJsonString(out, coupons[i].coupon_id);
     out += ",\"seq\":";
     AppendInt(out, coupons[i].seq);
-    out += ",\"state\":";
-    AppendJsonString(out, coupons[i].state);
+    if (!coupons[i].state.empty()) {  // a 409's list comes from the gate, which has no state
+      out += ",\"state\":";
+      AppendJsonString(out, coupons[i].state);
+    }
     out += '}';
   }
   out += ']';
