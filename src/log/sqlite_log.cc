@@ -412,20 +412,16 @@ class SqliteLog final : public Log {
       sqlite3_reset(s);
       if (rc != SQLITE_DONE) {
         Status err = db_.Error("append", rc);
-        Rollback();
+        db_.Rollback();
         return err;
       }
     }
     if (Status c = db_.Exec("COMMIT"); !c.ok()) {
-      Rollback();
+      db_.Rollback();
       return c;
     }
     if (options_.on_commit) options_.on_commit(batch.size());
     return Status::Ok();
-  }
-
-  void Rollback() {
-    if (!sqlite3_get_autocommit(db_.get())) db_.Exec("ROLLBACK");
   }
 
   // Opens a connection per scan so scans never wait for the writer's lock.

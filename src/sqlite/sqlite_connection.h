@@ -29,6 +29,12 @@ class SqliteConnection {
   sqlite3* get() const { return db_; }
   Status Exec(const char* sql);
   Status Error(const std::string& what, int rc) const;
+  bool InTransaction() const { return !sqlite3_get_autocommit(db_); }
+  // Rolls back the open transaction, if any (after a failed statement SQLite
+  // may already have rolled it back by itself).
+  void Rollback() {
+    if (InTransaction()) Exec("ROLLBACK");
+  }
 
  private:
   std::string owner_;

@@ -165,11 +165,7 @@ class Connection : public SqliteConnection {
   }
 
   std::string Message() const { return sqlite3_errmsg(get()); }
-  bool InTransaction() const { return !sqlite3_get_autocommit(get()); }
   int Changes() const { return sqlite3_changes(get()); }
-  void Rollback() {
-    if (InTransaction()) Exec("ROLLBACK");
-  }
 
  private:
   std::map<const char*, sqlite3_stmt*> cache_;
