@@ -787,7 +787,7 @@ class RedisGate final : public Gate {
       const redisReply& fields = *r.element[1];
       for (std::size_t i = 0; i + 1 < fields.elements; i += 2) {
         holders[std::string(ReplyText(*fields.element[i]))] =
-            ParseHeld(ReplyText(*fields.element[i + 1]));
+            ParseHeld(ReplyText(*fields.element[i + 1]));  // HSCAN may repeat a field
       }
     } while (cursor != "0");
     return holders;

@@ -463,21 +463,21 @@ class KafkaLog : public Log {
   Status Open() {
     auto made = NewProducer();
     if (!made.ok()) return made.status();
+    // The threads may replace producer_ from here on: Open keeps its own copy.
+    const std::shared_ptr<Producer> p = *made;
     producer_ = std::move(*made);
     poller_ = std::thread([this] { PollLoop(); });
     monitor_ = std::thread([this] { MonitorLoop(); });
 
     auto deadline = Clock::now() + options_.open_timeout;
-    if (Status c =
-            CreateTopic(producer_->rk, options_.topic, options_.partitions, options_.open_timeout);
+    if (Status c = CreateTopic(p->rk, options_.topic, options_.partitions, options_.open_timeout);
         !c.ok()) {
       return c;
     }
     // Wait until the new topic's leaders are known, so the first appends and
     // scans do not race its creation.
     for (;;) {
-      auto md = TopicMetadata(producer_->rk, producer_->topic,
-                              milliseconds(std::max(RemainingMs(deadline), 1)));
+      auto md = TopicMetadata(p->rk, p->topic, milliseconds(std::max(RemainingMs(deadline), 1)));
       if (md.ok()) break;
       if (Clock::now() >= deadline) return md.status();
       std::this_thread::sleep_for(milliseconds(100));
@@ -698,12 +698,13 @@ class KafkaLog : public Log {
 
   // Builds a new producer, swaps it in, then answers everything the failed
   // one still holds (purged: queued → not persisted, in flight → possibly
-  // persisted) and destroys it. On the monitor thread. false: try again later.
-  bool ReplaceProducer() {
+  // persisted) and destroys it. On the monitor thread; if no new producer
+  // can be built, fatal_ stays set and the monitor tries again next round.
+  void ReplaceProducer() {
     auto made = NewProducer();
     if (!made.ok()) {
       spdlog::error("kafka: could not build a new producer: {}", made.status().ToString());
-      return false;
+      return;
     }
     std::shared_ptr<Producer> old;
     {
@@ -722,7 +723,6 @@ class KafkaLog : public Log {
     if (old.use_count() > 1) {
       spdlog::warn("kafka: the replaced producer is still in use; it goes with its last user");
     }
-    return true;
   }
 
   // One metadata round trip: ok when a broker answers and the topic exists.

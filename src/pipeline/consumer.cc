@@ -9,7 +9,17 @@
 namespace firstcome {
 
 namespace {
+
 constexpr int kConsumerNice = 10;
+
+// Adds the microseconds since `since` to `total` and restarts `since`.
+void Charge(std::atomic<std::int64_t>& total, std::chrono::steady_clock::time_point& since) {
+  const auto now = std::chrono::steady_clock::now();
+  total.fetch_add(std::chrono::duration_cast<std::chrono::microseconds>(now - since).count(),
+                  std::memory_order_relaxed);
+  since = now;
+}
+
 }  // namespace
 
 Consumer::Consumer(Log& log, Store& store, ConsumerOptions options)
@@ -56,16 +66,6 @@ void Consumer::Throttle(std::size_t rows) {
                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(cost);
 }
 
-namespace {
-// Adds the microseconds since `since` to `total` and restarts `since`.
-void Charge(std::atomic<std::int64_t>& total, std::chrono::steady_clock::time_point& since) {
-  const auto now = std::chrono::steady_clock::now();
-  total.fetch_add(std::chrono::duration_cast<std::chrono::microseconds>(now - since).count(),
-                  std::memory_order_relaxed);
-  since = now;
-}
-}  // namespace
-
 Result<std::size_t> Consumer::RunOnce() {
   auto phase = std::chrono::steady_clock::now();
   auto polled = reader_->Poll(options_.batch_size, options_.poll_wait);
@@ -97,9 +97,9 @@ Result<std::size_t> Consumer::RunOnce() {
   Charge(stats_.insert_us, phase);
   Status committed = reader_->Commit();
   Charge(stats_.commit_us, phase);
-  if (Status s = committed; !s.ok()) {
+  if (!committed.ok()) {
     // Not fatal: the records are stored; a redelivery is a duplicate.
-    spdlog::warn("consumer: commit of the log position failed: {}", s.ToString());
+    spdlog::warn("consumer: commit of the log position failed: {}", committed.ToString());
   }
   stats_.rows_inserted += outcome->inserted;
   stats_.duplicates += outcome->duplicates;
