@@ -32,29 +32,25 @@ def metrics(base):
         return r.read().decode()
 
 
-def phases(base):
-    """Seconds the consumer spent per phase (poll/insert/commit) so far."""
-    return {m.group(1): float(m.group(2)) for m in re.finditer(
-        r'^firstcome_consumer_seconds_total\{phase="(\w+)"\} ([0-9.]+)', metrics(base), re.M)}
-
-
-def handled(base):
-    """Records the consumer has handled since its process started."""
+def sample(base):
+    """From one /metrics read: the records the consumer has handled since its
+    process started, and the seconds it spent per phase (poll/insert/commit)."""
     text = metrics(base)
     total = 0
     for name in COUNTERS:
         m = re.search(rf"^{name} (\d+)", text, re.M)
         if m:
             total += int(m.group(1))
-    return total
+    phases = {m.group(1): float(m.group(2)) for m in re.finditer(
+        r'^firstcome_consumer_seconds_total\{phase="(\w+)"\} ([0-9.]+)', text, re.M)}
+    return total, phases
 
 
 def main():
     base, event_id = sys.argv[1], sys.argv[2]
     t_start = time.monotonic()
     first = event(base, event_id)
-    h0 = handled(base)
-    p0 = phases(base)
+    h0, p0 = sample(base)
     t0 = time.monotonic()
     deadline = t0 + 240
     moved_h, moved_t = h0, t0  # the counter's last change
@@ -62,10 +58,10 @@ def main():
     checked_at = t0
     while time.monotonic() < deadline:
         time.sleep(0.02)
-        h, t = handled(base), time.monotonic()
+        (h, p), t = sample(base), time.monotonic()
         if h == h0:
             t0 = t  # not started yet (joining its group): the clock waits too
-            p0 = phases(base)
+            p0 = p
         if h != moved_h:
             moved_h, moved_t = h, t
             continue
@@ -76,7 +72,7 @@ def main():
             if last["persisted"] >= last["issued"]:
                 break
     last = event(base, event_id)
-    p1 = phases(base)
+    _, p1 = sample(base)
     busy = {k: p1[k] - p0.get(k, 0.0) for k in p1}
     rows, seconds = moved_h - h0, moved_t - t0
     print(json.dumps({
