@@ -68,8 +68,8 @@ Status RebuildFromLog(Gate& gate, Log& log, EventCatalog& catalog) {
     }
     if (Status r = gate.Rebuild(**event, issuances); !r.ok()) return r;
   }
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - started)
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  started)
                 .count();
   spdlog::info("gate rebuilt from the log: {} records of {} events in {} ms", records,
                by_event.size(), ms);

@@ -1,8 +1,8 @@
 #include "app/config.h"
 
-#include <CLI/CLI.hpp>
 #include <toml++/toml.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -109,16 +109,16 @@ Status OneOf(const std::string& name, const std::string& value,
 }
 
 Status Validate(const Config& c) {
-  for (const Status& s : {OneOf("role", c.role, {"all", "api", "consumer"}),
-                          OneOf("gate", c.gate, {"memory", "redis"}),
-                          OneOf("log", c.log, {"embedded", "kafka"}),
-                          OneOf("store", c.store, {"sqlite", "mysql"}),
-                          OneOf("log_level", c.log_level,
-                                {"trace", "debug", "info", "warn", "error"})}) {
+  for (const Status& s :
+       {OneOf("role", c.role, {"all", "api", "consumer"}),
+        OneOf("gate", c.gate, {"memory", "redis"}), OneOf("log", c.log, {"embedded", "kafka"}),
+        OneOf("store", c.store, {"sqlite", "mysql"}),
+        OneOf("log_level", c.log_level, {"trace", "debug", "info", "warn", "error"})}) {
     if (!s.ok()) return s;
   }
   if (c.port < 0 || c.port > 65535) return Status::Invalid("port must be 0..65535");
-  if (c.http_threads < 0 || c.http_threads > 256) return Status::Invalid("http_threads must be 0..256");
+  if (c.http_threads < 0 || c.http_threads > 256)
+    return Status::Invalid("http_threads must be 0..256");
   if (c.max_body_bytes < 256 || c.max_body_bytes > 16 * 1024 * 1024) {
     return Status::Invalid("max_body_bytes must be 256..16777216");
   }
@@ -133,7 +133,8 @@ Status Validate(const Config& c) {
   }
   if (c.timeout_ms < 1 || c.retry_interval_ms < 1 || c.retry_max_attempts < 1 ||
       c.redis_connections < 1 || c.mysql_connections < 1 || c.kafka_partitions < 1) {
-    return Status::Invalid("timeouts, intervals, attempts, connections and partitions must be >= 1");
+    return Status::Invalid(
+        "timeouts, intervals, attempts, connections and partitions must be >= 1");
   }
   if (c.kafka_linger_ms < 0 || c.kafka_linger_ms > 1000) {
     return Status::Invalid("kafka_linger_ms must be 0..1000");

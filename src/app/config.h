@@ -48,7 +48,7 @@ struct Config {
   std::string consumer_group = "firstcome-store";
   std::int64_t consumer_batch_size = 2000;
   double consumer_max_rows_per_second = 50000;  // 0: unlimited
-  std::int64_t consumer_linger_ms = 50;  // after a partial batch, gather this long
+  std::int64_t consumer_linger_ms = 50;         // after a partial batch, gather this long
   std::int64_t retry_interval_ms = 1000;
   std::int64_t retry_max_attempts = 10;
 
@@ -57,9 +57,9 @@ struct Config {
 
 // The raw inputs, so that building a Config is a pure function (unit-tested).
 struct ConfigSources {
-  std::string file_text;                      // TOML; "" when no file
-  std::map<std::string, std::string> env;     // FIRSTCOME_* variables
-  std::map<std::string, std::string> flags;   // setting name → value given on the command line
+  std::string file_text;                     // TOML; "" when no file
+  std::map<std::string, std::string> env;    // FIRSTCOME_* variables
+  std::map<std::string, std::string> flags;  // setting name → value given on the command line
 };
 
 Result<Config> BuildConfig(const ConfigSources& sources);

@@ -1,11 +1,10 @@
 // firstcome: the one binary. Subcommands: serve, audit, retry-failed, bench.
 // Errors from libraries that throw are caught here, at the edge.
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
-
 #include <climits>
 #include <cstdio>
 #include <iostream>
@@ -47,7 +46,8 @@ ConsumerOptions ConsumerOptionsOf(const Config& c) {
 }
 
 RetryOptions RetryOptionsOf(const Config& c) {
-  return {.interval = Ms(c.retry_interval_ms), .max_attempts = static_cast<int>(c.retry_max_attempts)};
+  return {.interval = Ms(c.retry_interval_ms),
+          .max_attempts = static_cast<int>(c.retry_max_attempts)};
 }
 
 // A burst is many thousand connections; the usual soft limit (1024) is not.

@@ -78,13 +78,14 @@ bool ReadDigits(std::string_view s, std::size_t pos, std::size_t n, int* out) {
 // Hand-written because neither the C++20 library shipped with GCC 12 nor the
 // Debian packages we use parse RFC 3339 with offsets; the grammar is small.
 Result<UnixMillis> ParseRfc3339(std::string_view s) {
-  auto bad = [&] { return Status::Invalid("expected an RFC 3339 time such as 2026-11-25T10:00:00Z"); };
+  auto bad = [&] {
+    return Status::Invalid("expected an RFC 3339 time such as 2026-11-25T10:00:00Z");
+  };
   int year, month, day, hour, minute, second;
-  if (s.size() < 20 || !ReadDigits(s, 0, 4, &year) || s[4] != '-' ||
-      !ReadDigits(s, 5, 2, &month) || s[7] != '-' || !ReadDigits(s, 8, 2, &day) ||
-      (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !ReadDigits(s, 11, 2, &hour) ||
-      s[13] != ':' || !ReadDigits(s, 14, 2, &minute) || s[16] != ':' ||
-      !ReadDigits(s, 17, 2, &second)) {
+  if (s.size() < 20 || !ReadDigits(s, 0, 4, &year) || s[4] != '-' || !ReadDigits(s, 5, 2, &month) ||
+      s[7] != '-' || !ReadDigits(s, 8, 2, &day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+      !ReadDigits(s, 11, 2, &hour) || s[13] != ':' || !ReadDigits(s, 14, 2, &minute) ||
+      s[16] != ':' || !ReadDigits(s, 17, 2, &second)) {
     return bad();
   }
   static constexpr int kDaysInMonth[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -148,8 +149,8 @@ std::string FormatRfc3339(UnixMillis millis) {
     std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
                   static_cast<long long>(y), m, d, h, mi, s, ms);
   } else {
-    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02dZ", static_cast<long long>(y),
-                  m, d, h, mi, s);
+    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02dZ", static_cast<long long>(y), m,
+                  d, h, mi, s);
   }
   return buf;
 }

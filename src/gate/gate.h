@@ -66,7 +66,7 @@ class Gate {
 
   // The seqs a user holds (empty when none). Blocking, with a timeout.
   virtual Result<std::vector<std::int64_t>> SeqsOfUser(const Event& event,
-                                                      std::string_view user_id) = 0;
+                                                       std::string_view user_id) = 0;
   // Current admitted count. Blocking, with a timeout.
   virtual Result<std::int64_t> AdmittedCount(const Event& event) = 0;
 

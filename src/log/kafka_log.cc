@@ -28,8 +28,8 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <cstdio>
 #include <condition_variable>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -868,7 +868,7 @@ class KafkaLog : public Log {
   std::atomic<std::size_t> pending_{0};
   std::atomic<bool> suspect_{false};       // librdkafka said every broker is down
   std::atomic<bool> brokers_down_{false};  // ... and a request confirmed it: refuse appends
-  std::atomic<bool> fatal_{false};        // the producer failed; the monitor replaces it
+  std::atomic<bool> fatal_{false};         // the producer failed; the monitor replaces it
   std::atomic<std::int64_t> rebuilds_{0};
   std::mutex fatal_mu_;
   std::string fatal_reason_;  // guarded by fatal_mu_

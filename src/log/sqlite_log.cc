@@ -388,8 +388,8 @@ class SqliteLog final : public Log {
       checkpoint_cv_.wait_for(lock, kCheckpointEvery);
       if (stopping_) break;
       lock.unlock();
-      int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_.get(), nullptr,
-                                         SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                         nullptr, nullptr);
       if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
         spdlog::warn("sqlite log: checkpoint failed: {}", sqlite3_errstr(rc));
       }
@@ -457,8 +457,8 @@ class SqliteLog final : public Log {
   std::mutex probe_mu_;
 
   std::mutex mu_;
-  std::condition_variable work_cv_;  // writer: something queued or stopping
-  std::condition_variable idle_cv_;  // Flush: pending_ dropped
+  std::condition_variable work_cv_;        // writer: something queued or stopping
+  std::condition_variable idle_cv_;        // Flush: pending_ dropped
   std::condition_variable checkpoint_cv_;  // checkpointer: stopping
   std::deque<Pending> queue_;
   std::size_t pending_ = 0;  // queued + being written

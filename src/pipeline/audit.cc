@@ -2,8 +2,8 @@
 
 #include <condition_variable>
 #include <map>
-#include <set>
 #include <mutex>
+#include <set>
 
 namespace firstcome {
 
@@ -48,12 +48,12 @@ std::map<std::int64_t, Issuance> CheckSource(const Event& event, const std::stri
   Findings range(differences, source + " seqs out of range");
   Findings twice(differences, source + " seqs held by two users");
   for (const Issuance& r : records) {
-    if (r.seq < 1 || r.seq > event.total) range.Add(source + ": " + Who(r) + " is outside 1.." +
-                                                    std::to_string(event.total));
+    if (r.seq < 1 || r.seq > event.total)
+      range.Add(source + ": " + Who(r) + " is outside 1.." + std::to_string(event.total));
     auto [it, inserted] = by_seq.try_emplace(r.seq, r);
     if (!inserted && !SameRecord(it->second, r)) {
-      twice.Add(source + ": seq " + std::to_string(r.seq) + " given to both " +
-                it->second.user_id + " and " + r.user_id);
+      twice.Add(source + ": seq " + std::to_string(r.seq) + " given to both " + it->second.user_id +
+                " and " + r.user_id);
     }
     by_user[r.user_id].insert(r.seq);
   }
@@ -77,7 +77,8 @@ Result<AuditReport> AuditEvent(const Event& event, Gate* gate, Log& log, Store& 
                                const AuditOptions& options) {
   AuditReport report;
   std::vector<Issuance> log_records, store_rows;
-  if (Status s = log.Scan(event.id, [&](const Issuance& i) { log_records.push_back(i); }); !s.ok()) {
+  if (Status s = log.Scan(event.id, [&](const Issuance& i) { log_records.push_back(i); });
+      !s.ok()) {
     return s;
   }
   if (Status s = store.ScanCoupons(event.id, [&](const Issuance& i) { store_rows.push_back(i); });
@@ -146,15 +147,15 @@ Result<AuditReport> AuditEvent(const Event& event, Gate* gate, Log& log, Store& 
           ++held_count;
           auto [it, inserted] = held.try_emplace(seq, h.user_id);
           if (!inserted) {
-            twice.Add("gate: seq " + std::to_string(seq) + " held by both " + it->second +
-                      " and " + h.user_id);
+            twice.Add("gate: seq " + std::to_string(seq) + " held by both " + it->second + " and " +
+                      h.user_id);
           }
         }
       }
     }
     if (held_count != snap->admitted) {
-      diff.push_back("gate: count says " + std::to_string(snap->admitted) + " admitted, holders hold " +
-                     std::to_string(held_count));
+      diff.push_back("gate: count says " + std::to_string(snap->admitted) +
+                     " admitted, holders hold " + std::to_string(held_count));
       rebuild_gate = true;
     }
     Findings only_gate(diff, "admitted by the gate but not in the log");

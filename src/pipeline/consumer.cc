@@ -61,7 +61,8 @@ void Consumer::Throttle(std::size_t rows) {
     SleepFor(std::chrono::duration_cast<std::chrono::milliseconds>(throttle_until_ - now));
     now = std::chrono::steady_clock::now();
   }
-  auto cost = std::chrono::duration<double>(static_cast<double>(rows) / options_.max_rows_per_second);
+  auto cost =
+      std::chrono::duration<double>(static_cast<double>(rows) / options_.max_rows_per_second);
   throttle_until_ = std::max(throttle_until_, now - std::chrono::milliseconds(100)) +
                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(cost);
 }

@@ -33,7 +33,7 @@ struct ConsumerOptions {
   // records. The first record after a quiet spell is not delayed. 0: off.
   std::chrono::milliseconds linger{0};
   std::chrono::milliseconds poll_wait{100};
-  std::chrono::milliseconds max_backoff{5000};    // while the store is down
+  std::chrono::milliseconds max_backoff{5000};        // while the store is down
   std::chrono::milliseconds first_retry_delay{1000};  // for records recorded as failed
 };
 

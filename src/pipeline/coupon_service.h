@@ -60,8 +60,7 @@ class CouponService {
   // Hot path, asynchronous: `done` runs exactly once, possibly inline, possibly
   // on another thread. Errors: kNotFound (unknown event), kInvalid (bad user id).
   // A 503 is an answer (IssueStatus::kUnavailable), not an error.
-  virtual void Issue(std::string_view event_id, std::string_view user_id,
-                     IssueCallback done) = 0;
+  virtual void Issue(std::string_view event_id, std::string_view user_id, IssueCallback done) = 0;
 
   // ok when every dependency this process needs answers.
   virtual Status Health() = 0;

@@ -52,9 +52,15 @@ Result<EventView> Issuer::ViewOf(const Event& event) {
   }
   view.remaining = std::max<std::int64_t>(0, event.total - view.issued);
   switch (PhaseAt(event, NowMillis())) {
-    case EventPhase::kScheduled: view.state = "scheduled"; break;
-    case EventPhase::kEnded: view.state = "ended"; break;
-    case EventPhase::kOpen: view.state = view.remaining == 0 ? "sold_out" : "open"; break;
+    case EventPhase::kScheduled:
+      view.state = "scheduled";
+      break;
+    case EventPhase::kEnded:
+      view.state = "ended";
+      break;
+    case EventPhase::kOpen:
+      view.state = view.remaining == 0 ? "sold_out" : "open";
+      break;
   }
   return view;
 }
@@ -171,8 +177,8 @@ void Issuer::OnAdmitted(std::shared_ptr<const Event> event, std::string user_id,
                     .coupon_id = CouponId(event->id, admission.seq),
                     .issued_at = NowMillis()};
   in_flight_.fetch_add(1, std::memory_order_relaxed);
-  parts_.log->Append(issuance, [this, event = std::move(event), issuance, done = std::move(done)](
-                                   AppendResult appended) mutable {
+  parts_.log->Append(issuance, [this, event = std::move(event), issuance,
+                                done = std::move(done)](AppendResult appended) mutable {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     if (appended.status.ok()) {
       IssueAnswer a;
@@ -202,8 +208,8 @@ void Issuer::OnAdmitted(std::shared_ptr<const Event> event, std::string user_id,
             released_.fetch_add(1, std::memory_order_relaxed);
           } else {
             // The slot stays taken: never over-issue. audit --repair frees it.
-            spdlog::error("issue: could not release {} seq {}: {}", issuance.event_id,
-                          issuance.seq, released.ToString());
+            spdlog::error("issue: could not release {} seq {}: {}", issuance.event_id, issuance.seq,
+                          released.ToString());
           }
           done(Unavailable(issuance.event_id, issuance.user_id,
                            "could not be made durable: " + detail));

@@ -29,10 +29,10 @@
 namespace firstcome {
 
 struct IssuerParts {
-  EventCatalog* catalog = nullptr;  // required
-  Store* store = nullptr;           // required
-  Gate* gate = nullptr;             // null: no issuing (and no live gate figures)
-  Log* log = nullptr;               // null: no issuing
+  EventCatalog* catalog = nullptr;     // required
+  Store* store = nullptr;              // required
+  Gate* gate = nullptr;                // null: no issuing (and no live gate figures)
+  Log* log = nullptr;                  // null: no issuing
   const Consumer* consumer = nullptr;  // for /metrics, when this process consumes
   const RetryJob* retry = nullptr;     // for /metrics, when this process retries
 };

@@ -77,7 +77,8 @@ void Resender::Loop() {
     const auto acked = static_cast<std::int64_t>(n - failed.size());
     confirmed_.fetch_add(acked);
     waiting_.fetch_sub(acked);
-    if (acked > 0) spdlog::info("resender: {} unconfirmed record(s) now confirmed by the log", acked);
+    if (acked > 0)
+      spdlog::info("resender: {} unconfirmed record(s) now confirmed by the log", acked);
     if (failed.empty()) {
       backoff = options_.first_backoff;
       continue;
@@ -112,8 +113,7 @@ std::vector<Issuance> Resender::AppendAll(std::vector<Issuance> batch) {
   }
   std::vector<Issuance> failed;
   std::unique_lock lock(round->mu);
-  round->cv.wait_for(lock, kRoundTimeout,
-                     [&] { return round->answered == round->acked.size(); });
+  round->cv.wait_for(lock, kRoundTimeout, [&] { return round->answered == round->acked.size(); });
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (!round->acked[i].value_or(false)) failed.push_back(std::move(batch[i]));
   }

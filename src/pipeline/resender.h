@@ -50,7 +50,7 @@ class Resender {
   // is still unconfirmed is logged. Idempotent.
   void Stop(std::chrono::milliseconds grace);
 
-  std::int64_t waiting() const { return waiting_.load(); }          // queued + in a round
+  std::int64_t waiting() const { return waiting_.load(); }            // queued + in a round
   std::int64_t confirmed_total() const { return confirmed_.load(); }  // acked by a resend
   std::int64_t dropped_total() const { return dropped_.load(); }      // left to audit
 
@@ -67,11 +67,11 @@ class Resender {
   std::atomic<std::int64_t> dropped_{0};
 
   std::mutex mu_;
-  std::condition_variable cv_;  // something queued, or stopping
-  std::deque<Issuance> queue_;  // guarded by mu_
-  bool stopping_ = false;       // guarded by mu_
+  std::condition_variable cv_;                        // something queued, or stopping
+  std::deque<Issuance> queue_;                        // guarded by mu_
+  bool stopping_ = false;                             // guarded by mu_
   std::chrono::steady_clock::time_point give_up_at_;  // guarded by mu_; valid when stopping_
-  std::thread thread_;          // started by the first Add
+  std::thread thread_;                                // started by the first Add
 };
 
 }  // namespace firstcome

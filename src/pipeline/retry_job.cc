@@ -64,8 +64,8 @@ Status RetryJob::Attempt(const FailedEvent& failed, UnixMillis now, RetryRound& 
   ++round.dead;
   if (!failed.dead) {
     spdlog::error("retry job: {} seq {} user {} marked dead after {} attempts: {}",
-                  failed.issuance.event_id, failed.issuance.seq, failed.issuance.user_id,
-                  attempts, error);
+                  failed.issuance.event_id, failed.issuance.seq, failed.issuance.user_id, attempts,
+                  error);
   }
   return Status::Ok();
 }

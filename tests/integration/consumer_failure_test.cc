@@ -3,8 +3,8 @@
 // events, retried until persisted, or marked dead and revived by the CLI), and
 // another connection holding an exclusive lock takes the whole store away
 // (consumption pauses; issuing goes on). Starts: one firstcome process.
-#include <sqlite3.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <thread>
 
@@ -42,8 +42,8 @@ class ConsumerFailure : public ::testing::Test {
  protected:
   void StartServer(int max_attempts) {
     server_ = std::make_unique<FirstcomeProcess>(std::vector<std::string>{
-        "serve", "--port", std::to_string(port_), "--data-dir", dir_.path(),
-        "--retry-interval-ms", "200", "--retry-max-attempts", std::to_string(max_attempts)});
+        "serve", "--port", std::to_string(port_), "--data-dir", dir_.path(), "--retry-interval-ms",
+        "200", "--retry-max-attempts", std::to_string(max_attempts)});
     ASSERT_TRUE(server_->Start());
     ASSERT_TRUE(server_->WaitHealthy(port_)) << "log: " << server_->log_path();
   }
@@ -61,7 +61,8 @@ TEST_F(ConsumerFailure, RefusedRecordsAreRetriedUntilPersisted) {
   Sql(store_path(), kRefuseBad);
   IssueAll(api_, "drop", "good-", 20);
   IssueAll(api_, "drop", "bad-", 10);
-  ASSERT_TRUE(WaitForField(api_, "drop", "failed", 10)) << boost::json::serialize(GetEvent(api_, "drop"));
+  ASSERT_TRUE(WaitForField(api_, "drop", "failed", 10))
+      << boost::json::serialize(GetEvent(api_, "drop"));
   ASSERT_TRUE(WaitForField(api_, "drop", "persisted", 20));
   auto coupons = UserCoupons(api_, "drop", "bad-3");
   ASSERT_EQ(coupons.size(), 1u);
@@ -84,7 +85,8 @@ TEST_F(ConsumerFailure, DeadEventsAreVisibleAndRevivedOnDemand) {
   Sql(store_path(), kRefuseBad);
   IssueAll(api_, "drop", "bad-", 5);
   IssueAll(api_, "drop", "good-", 5);
-  ASSERT_TRUE(WaitForField(api_, "drop", "dead", 5)) << boost::json::serialize(GetEvent(api_, "drop"));
+  ASSERT_TRUE(WaitForField(api_, "drop", "dead", 5))
+      << boost::json::serialize(GetEvent(api_, "drop"));
   EXPECT_EQ(Field(GetEvent(api_, "drop"), "failed"), 0);
   auto metrics = HttpRequest("127.0.0.1", port_, "GET", "/metrics");
   EXPECT_NE(metrics.body.find("firstcome_event_dead{event=\"drop\"} 5"), std::string::npos)

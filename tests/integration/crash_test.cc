@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "bench/load_generator.h"
-#include "support/api_client.h"
 #include "store/sqlite_store.h"
+#include "support/api_client.h"
 #include "support/process.h"
 
 namespace firstcome::testing {
@@ -71,10 +71,15 @@ TEST(Crash, KillNineMidBurstLosesNothingThatWasAnswered) {
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     std::map<std::string, std::int64_t> stored;  // user -> seq
     std::set<std::int64_t> stored_seqs;
-    ASSERT_TRUE((*store)->ScanCoupons("crash", [&](const Issuance& c) {
-      EXPECT_TRUE(stored.emplace(c.user_id, c.seq).second) << c.user_id << " stored twice";
-      EXPECT_TRUE(stored_seqs.insert(c.seq).second) << "seq " << c.seq << " stored twice";
-    }).ok());
+    ASSERT_TRUE((*store)
+                    ->ScanCoupons("crash",
+                                  [&](const Issuance& c) {
+                                    EXPECT_TRUE(stored.emplace(c.user_id, c.seq).second)
+                                        << c.user_id << " stored twice";
+                                    EXPECT_TRUE(stored_seqs.insert(c.seq).second)
+                                        << "seq " << c.seq << " stored twice";
+                                  })
+                    .ok());
     EXPECT_EQ(static_cast<std::int64_t>(stored.size()), issued);
     for (const auto& [user, seq] : answered) {
       auto it = stored.find(user);

@@ -45,8 +45,13 @@ class Distributed : public ::testing::Test {
   // Starts `firstcome serve --role ROLE` on a free port; returns its port.
   int StartRole(const std::string& role, std::vector<std::string> extra = {}) {
     const int port = FreePort();
-    std::vector<std::string> args = {"serve", "--role", role, "--port", std::to_string(port),
-                                     "--data-dir", dir_.path() + "/" + std::to_string(port)};
+    std::vector<std::string> args = {"serve",
+                                     "--role",
+                                     role,
+                                     "--port",
+                                     std::to_string(port),
+                                     "--data-dir",
+                                     dir_.path() + "/" + std::to_string(port)};
     args.insert(args.end(), extra.begin(), extra.end());
     auto p = std::make_unique<FirstcomeProcess>(args, Env());
     EXPECT_TRUE(p->Start());
@@ -134,8 +139,8 @@ TEST_F(Distributed, TwoApiProcessesAndAConsumerIssueExactlyTheTotal) {
 // 2. The consumer killed with -9 mid-stream and restarted.
 TEST_F(Distributed, ConsumerKilledMidStreamPersistsEverythingOnce) {
   const int api = StartRole("api");
-  const int consumer = StartRole("consumer", {"--consumer-max-rows-per-second", "500",
-                                              "--consumer-batch-size", "50"});
+  const int consumer = StartRole(
+      "consumer", {"--consumer-max-rows-per-second", "500", "--consumer-batch-size", "50"});
   ApiEndpoint a{.port = api};
   ASSERT_EQ(CreateEvent(a, "d-kill", 3000).status, 201);
   LoadOptions load;
@@ -162,8 +167,8 @@ TEST_F(Distributed, ConsumerKilledMidStreamPersistsEverythingOnce) {
 // 3. MariaDB stopped for ~10 s during consumption.
 TEST_F(Distributed, MariaDbOutagePausesConsumptionAndLosesNothing) {
   const int api = StartRole("api");
-  const int consumer = StartRole("consumer", {"--consumer-max-rows-per-second", "300",
-                                              "--consumer-batch-size", "50"});
+  const int consumer = StartRole(
+      "consumer", {"--consumer-max-rows-per-second", "300", "--consumer-batch-size", "50"});
   ApiEndpoint a{.port = api};
   // One coupon more than the burst takes, for the issue during the outage.
   ASSERT_EQ(CreateEvent(a, "d-db", 2001).status, 201);
@@ -192,15 +197,18 @@ TEST_F(Distributed, KafkaDownAnswers503AndTakesNoSlot) {
   StartRole("consumer");
   ApiEndpoint a{.port = api};
   ASSERT_EQ(CreateEvent(a, "d-kafka", 50).status, 201);
-  for (int i = 0; i < 10; ++i) ASSERT_EQ(Issue(a, "d-kafka", "before-" + std::to_string(i)).status, 201);
+  for (int i = 0; i < 10; ++i)
+    ASSERT_EQ(Issue(a, "d-kafka", "before-" + std::to_string(i)).status, 201);
   ASSERT_TRUE(services->Stop("kafka"));
   for (int i = 0; i < 5; ++i) {
     auto started = std::chrono::steady_clock::now();
     auto r = Issue(a, "d-kafka", "during-" + std::to_string(i));
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
     EXPECT_EQ(r.status, 503) << r.body;
     EXPECT_EQ(r.json().as_object().at("status").as_string(), "unavailable");
-    std::printf("issue with the broker down: %d in %lld ms\n", r.status, static_cast<long long>(ms.count()));
+    std::printf("issue with the broker down: %d in %lld ms\n", r.status,
+                static_cast<long long>(ms.count()));
   }
   EXPECT_EQ(Field(GetEvent(a, "d-kafka"), "issued"), 10) << "a 503 must not take a slot";
   ASSERT_TRUE(services->Start("kafka"));
@@ -272,7 +280,8 @@ TEST_F(Distributed, HungThenKilledKafkaAnswers503InTimeAndEveryKeptCouponIsPersi
   ApiEndpoint a{.port = api};
   constexpr int kTotal = 40;
   ASSERT_EQ(CreateEvent(a, "d-hung", kTotal).status, 201);
-  for (int i = 0; i < 5; ++i) ASSERT_EQ(Issue(a, "d-hung", "before-" + std::to_string(i)).status, 201);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(Issue(a, "d-hung", "before-" + std::to_string(i)).status, 201);
   std::string pid_text;
   ASSERT_EQ(RunShell("cat " + services->dir() + "/kafka/pid", &pid_text), 0);
   const pid_t broker = std::stoi(pid_text);

@@ -282,8 +282,9 @@ TEST_F(KafkaLogTest, FatalProducerErrorReplacesTheProducer) {
   }
   {
     std::unique_lock lock(mu);
-    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(15), [&] { return during.size() == kDuring; }))
-        << "appends around the fatal error were never answered";
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(15), [&] {
+      return during.size() == kDuring;
+    })) << "appends around the fatal error were never answered";
     int refused = 0;
     for (auto& [seq, r] : during) {
       if (r.status.ok()) {

@@ -54,7 +54,8 @@ TEST(Race, TwoThousandConnectionsGetExactlyTheTotal) {
         << n << " answers with status " << status;
   }
 
-  ASSERT_TRUE(WaitForField(api, "race", "persisted", 100)) << boost::json::serialize(GetEvent(api, "race"));
+  ASSERT_TRUE(WaitForField(api, "race", "persisted", 100))
+      << boost::json::serialize(GetEvent(api, "race"));
   auto event = GetEvent(api, "race");
   EXPECT_EQ(Field(event, "issued"), 100);
   EXPECT_EQ(Field(event, "remaining"), 0);

@@ -23,8 +23,8 @@ namespace {
 using std::chrono::milliseconds;
 using testing::FreezeProcess;
 using testing::RunShell;
-using testing::ThawProcess;
 using testing::Services;
+using testing::ThawProcess;
 
 Services* services = nullptr;
 

@@ -33,8 +33,8 @@ namespace {
 
 using testing::FreezeProcess;
 using testing::RunShell;
-using testing::ThawProcess;
 using testing::Services;
+using testing::ThawProcess;
 using Clock = std::chrono::steady_clock;
 
 // One MariaDB for the whole binary, started on first use.

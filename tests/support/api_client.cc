@@ -17,7 +17,8 @@ boost::json::value GetEvent(const ApiEndpoint& api, const std::string& id) {
   return r.status == 200 ? r.json() : boost::json::value();
 }
 
-HttpResponse Issue(const ApiEndpoint& api, const std::string& event_id, const std::string& user_id) {
+HttpResponse Issue(const ApiEndpoint& api, const std::string& event_id,
+                   const std::string& user_id) {
   boost::json::object body{{"user_id", user_id}};
   return HttpRequest(api.host, api.port, "POST", "/api/v1/events/" + event_id + "/issue",
                      boost::json::serialize(body));
@@ -25,7 +26,8 @@ HttpResponse Issue(const ApiEndpoint& api, const std::string& event_id, const st
 
 boost::json::array UserCoupons(const ApiEndpoint& api, const std::string& event_id,
                                const std::string& user_id) {
-  auto r = HttpRequest(api.host, api.port, "GET", "/api/v1/events/" + event_id + "/users/" + user_id);
+  auto r =
+      HttpRequest(api.host, api.port, "GET", "/api/v1/events/" + event_id + "/users/" + user_id);
   auto v = r.json();
   if (!v.is_object() || !v.as_object().contains("coupons")) return {};
   return v.as_object().at("coupons").as_array();

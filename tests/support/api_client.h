@@ -2,12 +2,11 @@
 // http_client.h, plus `firstcome audit` as a process.
 #pragma once
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <boost/json.hpp>
 
 #include "support/http_client.h"
 

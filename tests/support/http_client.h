@@ -2,10 +2,9 @@
 // request or kept alive through HttpConnection.
 #pragma once
 
+#include <boost/json.hpp>
 #include <memory>
 #include <string>
-
-#include <boost/json.hpp>
 
 namespace firstcome::testing {
 

@@ -25,9 +25,9 @@ Services::Services(const std::string& only) {
   if (::mkdtemp(tmpl) == nullptr) return;
   dir_ = tmpl;
   std::string out;
-  int rc = RunShell(std::string(FIRSTCOME_SOURCE_DIR) + "/scripts/services up --dir " + dir_ +
-                        " --only " + only,
-                    &out);
+  int rc = RunShell(
+      std::string(FIRSTCOME_SOURCE_DIR) + "/scripts/services up --dir " + dir_ + " --only " + only,
+      &out);
   std::istringstream lines(out);
   std::string line;
   while (std::getline(lines, line)) {
@@ -53,8 +53,8 @@ std::string Services::env(const std::string& name) const {
 }
 
 bool Services::Stop(const std::string& name) {
-  return RunShell(std::string(FIRSTCOME_SOURCE_DIR) + "/scripts/services stop " + name +
-                  " --dir " + dir_ + " >/dev/null 2>&1") == 0;
+  return RunShell(std::string(FIRSTCOME_SOURCE_DIR) + "/scripts/services stop " + name + " --dir " +
+                  dir_ + " >/dev/null 2>&1") == 0;
 }
 
 bool Services::Start(const std::string& name) {

@@ -23,8 +23,8 @@ TEST(Config, FlagsBeatEnvironmentBeatsFile) {
   s.flags = {{"port", "3333"}};
   auto c = BuildConfig(s);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->port, 3333);             // flag over env and file
-  EXPECT_EQ(c->admin_token, "env");     // env over file
+  EXPECT_EQ(c->port, 3333);              // flag over env and file
+  EXPECT_EQ(c->admin_token, "env");      // env over file
   EXPECT_EQ(c->data_dir, "/from/file");  // file over default
 }
 
@@ -63,8 +63,7 @@ TEST(Config, RejectsBadValuesWithTheirSource) {
 
 TEST(Config, SplitRolesNeedSharedBackends) {
   EXPECT_FALSE(BuildConfig({.flags = {{"role", "api"}}}).ok());
-  EXPECT_TRUE(
-      BuildConfig({.flags = {{"role", "api"}, {"gate", "redis"}, {"log", "kafka"}}}).ok());
+  EXPECT_TRUE(BuildConfig({.flags = {{"role", "api"}, {"gate", "redis"}, {"log", "kafka"}}}).ok());
 }
 
 }  // namespace

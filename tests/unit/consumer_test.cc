@@ -2,8 +2,8 @@
 // temporary folder); faults are real too: a trigger and an exclusive lock.
 #include "pipeline/consumer.h"
 
-#include <sqlite3.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <future>
 
@@ -45,7 +45,8 @@ class ConsumerTest : public ::testing::Test {
     for (int seq = from; seq <= to; ++seq) {
       auto p = std::make_shared<std::promise<AppendResult>>();
       answers.push_back(p->get_future());
-      log_->Append(Record(seq, prefix + std::to_string(seq)), [p](AppendResult r) { p->set_value(r); });
+      log_->Append(Record(seq, prefix + std::to_string(seq)),
+                   [p](AppendResult r) { p->set_value(r); });
     }
     for (auto& a : answers) ASSERT_TRUE(a.get().status.ok());
   }
@@ -154,8 +155,9 @@ TEST_F(ConsumerTest, BackgroundLoopPersistsWhatArrives) {
 // transaction; the first record after a quiet spell goes at once.
 TEST_F(ConsumerTest, LingerGathersATrickleIntoOneBatch) {
   using std::chrono::milliseconds;
-  Consumer consumer(*log_, *store_,
-                    {.batch_size = 1000, .linger = milliseconds(1000), .poll_wait = milliseconds(20)});
+  Consumer consumer(
+      *log_, *store_,
+      {.batch_size = 1000, .linger = milliseconds(1000), .poll_wait = milliseconds(20)});
   ASSERT_TRUE(consumer.Start().ok());
   auto wait_persisted = [&](std::int64_t n, milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;

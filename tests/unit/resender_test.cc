@@ -3,8 +3,8 @@
 // so appends fail until it lets go.
 #include "pipeline/resender.h"
 
-#include <sqlite3.h>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <thread>
 
@@ -52,7 +52,8 @@ class ResenderTest : public ::testing::Test {
     EXPECT_TRUE(log_->Scan("ev", [&n](const Issuance&) { ++n; }).ok());
     return n;
   }
-  static bool WaitFor(const std::function<bool()>& done, milliseconds timeout = milliseconds(5000)) {
+  static bool WaitFor(const std::function<bool()>& done,
+                      milliseconds timeout = milliseconds(5000)) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!done()) {
       if (std::chrono::steady_clock::now() >= deadline) return false;
