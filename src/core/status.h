@@ -14,7 +14,7 @@
 
 namespace firstcome {
 
-class Status {
+class [[nodiscard]] Status {
  public:
   enum class Code {
     kOk,
@@ -47,7 +47,7 @@ class Status {
 // A value or the Status saying why there is none. Constructing from an ok
 // Status is a bug (asserted).
 template <class T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : data_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : data_(std::move(status)) {  // NOLINT(google-explicit-constructor)
