@@ -12,8 +12,8 @@
 
 #include "app/backends.h"
 #include "app/config.h"
-#include "bench/bench_command.h"
 #include "http/server.h"
+#include "loadgen/bench_command.h"
 #include "pipeline/audit.h"
 #include "pipeline/consumer.h"
 #include "pipeline/issuer.h"
@@ -26,7 +26,9 @@ constexpr int kExitUsage = 2;
 
 std::chrono::milliseconds Ms(std::int64_t v) { return std::chrono::milliseconds(v); }
 
-Result<Config> ConfigOrExit(const std::map<std::string, std::string>& flags) {
+// Loads the layered configuration (file, environment, flags) and applies its
+// log level, the first thing every subcommand needs.
+Result<Config> LoadConfigAndSetLogLevel(const std::map<std::string, std::string>& flags) {
   auto config = LoadConfig(flags);
   if (!config.ok()) return config.status();
   spdlog::set_level(spdlog::level::from_str(config->log_level));
@@ -86,15 +88,18 @@ int Serve(const Config& config) {
   Issuer issuer({.catalog = b.catalog.get(),
                  .store = b.store.get(),
                  .gate = b.gate.get(),
-                 .log = issues ? b.log.get() : nullptr,
-                 .consumer = consumer ? &*consumer : nullptr,
-                 .retry = retry ? &*retry : nullptr});
+                 .log = issues ? b.log.get() : nullptr});
+  MetricsSources metrics;
+  metrics.Add(&issuer);
+  if (consumer) metrics.Add(&*consumer);
+  if (retry) metrics.Add(&*retry);
   HttpServer server({.bind_address = config.bind,
                      .port = static_cast<std::uint16_t>(config.port),
                      .threads = static_cast<int>(config.http_threads),
                      .body_limit = static_cast<std::size_t>(config.max_body_bytes),
                      .admin_token = config.admin_token,
-                     .role = config.role},
+                     .role = config.role,
+                     .metrics = &metrics},
                     issuer);
   if (consumer) {
     if (Status s = consumer->Start(); !s.ok()) return Fail(s);
@@ -176,7 +181,7 @@ int Main(int argc, char** argv) {
   CLI::App* serve = app.add_subcommand("serve", "run the HTTP API, the consumer and the retry job");
   AddConfigFlags(*serve, flags);
   serve->callback([&] {
-    auto config = ConfigOrExit(flags);
+    auto config = LoadConfigAndSetLogLevel(flags);
     rc = config.ok() ? Serve(*config) : Fail(config.status(), kExitUsage);
   });
 
@@ -190,7 +195,7 @@ int Main(int argc, char** argv) {
                   "state");
   AddConfigFlags(*audit, flags);
   audit->callback([&] {
-    auto config = ConfigOrExit(flags);
+    auto config = LoadConfigAndSetLogLevel(flags);
     rc = config.ok() ? Audit(*config, event_id, repair) : Fail(config.status(), kExitUsage);
   });
 
@@ -201,7 +206,7 @@ int Main(int argc, char** argv) {
                   "also retry events marked dead (after the cause was fixed)");
   AddConfigFlags(*retry, flags);
   retry->callback([&] {
-    auto config = ConfigOrExit(flags);
+    auto config = LoadConfigAndSetLogLevel(flags);
     rc = config.ok() ? RetryFailed(*config, include_dead) : Fail(config.status(), kExitUsage);
   });
 

@@ -396,7 +396,10 @@ class Session : public std::enable_shared_from_this<Session> {
         return RunBlocking([](ServerCore& s, http::Reply& r) {
           r.content_type = http::kPrometheusType;
           s.metrics.AppendPrometheus(r.body);
-          s.service.AppendMetrics(r.body);
+          if (s.options.metrics != nullptr) {
+            MetricsWriter writer(r.body);
+            s.options.metrics->WriteMetrics(writer);
+          }
         });
       case http::Route::kEvents:
         if (method == http::Method::kGet) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "core/metrics.h"
 #include "core/status.h"
 #include "pipeline/coupon_service.h"
 
@@ -35,6 +36,9 @@ struct HttpServerOptions {
   // Blocking CouponService calls waiting for a blocking thread beyond this are
   // answered 503 (why: the queue of a thread pool is otherwise unbounded).
   int max_blocking_queue = 1024;
+  // The process's own figures for GET /metrics, after the HTTP ones (src/app
+  // lists them); null: HTTP figures only.
+  const MetricsSource* metrics = nullptr;
 };
 
 class HttpServer {

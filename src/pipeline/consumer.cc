@@ -153,4 +153,29 @@ Status Consumer::Drain(std::chrono::milliseconds timeout) {
   return Status::Unavailable("drain did not finish in time");
 }
 
+void Consumer::WriteMetrics(MetricsWriter& out) const {
+  const ConsumerStats& s = stats_;
+  auto n = [](const std::atomic<std::int64_t>& v) { return static_cast<double>(v.load()); };
+  out.Counter("firstcome_consumer_rows_total", "Coupons the consumer inserted into the store.",
+              n(s.rows_inserted));
+  out.Counter("firstcome_consumer_duplicates_total",
+              "Records the store already had (redeliveries), counted as done.", n(s.duplicates));
+  out.Counter("firstcome_consumer_failed_total",
+              "Records the store refused, queued in failed_events for the retry job.", n(s.failed));
+  out.Gauge("firstcome_consumer_lag", "Records durable in the log not yet committed (-1: unknown).",
+            n(s.lag));
+  out.Gauge("firstcome_consumer_paused", "1 while the store is unavailable and the consumer waits.",
+            s.paused.load() ? 1 : 0);
+  out.Counter("firstcome_consumer_store_outages_total",
+              "Times the consumer paused because the store was unavailable.", n(s.store_outages));
+  out.Family("firstcome_consumer_seconds_total",
+             "Time the consumer spent per phase of a batch (poll, insert, commit).",
+             MetricType::kCounter);
+  out.Sample({{"phase", "poll"}}, n(s.poll_us) / 1e6);
+  out.Sample({{"phase", "insert"}}, n(s.insert_us) / 1e6);
+  out.Sample({{"phase", "commit"}}, n(s.commit_us) / 1e6);
+  out.Counter("firstcome_consumer_batches_total", "Batches the consumer stored and committed.",
+              n(s.batches));
+}
+
 }  // namespace firstcome

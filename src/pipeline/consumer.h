@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "core/metrics.h"
 #include "log/log.h"
 #include "store/store.h"
 
@@ -52,7 +53,7 @@ struct ConsumerStats {
   std::atomic<std::int64_t> commit_us{0};
 };
 
-class Consumer {
+class Consumer final : public MetricsSource {
  public:
   Consumer(Log& log, Store& store, ConsumerOptions options);
   ~Consumer();
@@ -64,6 +65,7 @@ class Consumer {
   Status Drain(std::chrono::milliseconds timeout);
 
   const ConsumerStats& stats() const { return stats_; }
+  void WriteMetrics(MetricsWriter& out) const override;
 
  private:
   // One poll → insert → commit round. Returns the number of records handled,

@@ -64,10 +64,6 @@ class CouponService {
 
   // ok when every dependency this process needs answers.
   virtual Status Health() = 0;
-
-  // Appends Prometheus text-format lines for the pipeline's own figures (log
-  // and consumer lag, failed events, per-event issued/persisted).
-  virtual void AppendMetrics(std::string& out) = 0;
 };
 
 }  // namespace firstcome

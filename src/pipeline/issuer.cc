@@ -32,7 +32,7 @@ void Issuer::Stop(std::chrono::milliseconds grace) {
   if (resender_) resender_->Stop(grace);
 }
 
-Result<EventView> Issuer::ViewOf(const Event& event) {
+Result<EventView> Issuer::ViewOf(const Event& event) const {
   EventView view;
   view.event = event;
   auto counts = parts_.store->CountsOf(event.id);
@@ -228,82 +228,44 @@ Status Issuer::Health() {
   return Status::Ok();
 }
 
-void Issuer::AppendMetrics(std::string& out) {
-  auto line = [&out](std::string_view name, std::string_view labels, std::int64_t value) {
-    out += name;
-    if (!labels.empty()) {
-      out += '{';
-      out += labels;
-      out += '}';
-    }
-    out += ' ';
-    out += std::to_string(value);
-    out += '\n';
-  };
-  out += "# TYPE firstcome_issue_in_flight gauge\n";
-  line("firstcome_issue_in_flight", "", in_flight_.load());
-  out += "# TYPE firstcome_issue_log_failures_total counter\n";
-  line("firstcome_issue_log_failures_total", "", log_failures_.load());
-  out += "# TYPE firstcome_issue_released_total counter\n";
-  line("firstcome_issue_released_total", "", released_.load());
-  if (resender_) {
-    out += "# TYPE firstcome_issue_unconfirmed gauge\n";
-    line("firstcome_issue_unconfirmed", "", resender_->waiting());
-    out += "# TYPE firstcome_issue_resend_confirmed_total counter\n";
-    line("firstcome_issue_resend_confirmed_total", "", resender_->confirmed_total());
-    out += "# TYPE firstcome_issue_resend_dropped_total counter\n";
-    line("firstcome_issue_resend_dropped_total", "", resender_->dropped_total());
-  }
-  if (const Consumer* c = parts_.consumer) {
-    const ConsumerStats& s = c->stats();
-    out += "# TYPE firstcome_consumer_rows_total counter\n";
-    line("firstcome_consumer_rows_total", "", s.rows_inserted.load());
-    out += "# TYPE firstcome_consumer_duplicates_total counter\n";
-    line("firstcome_consumer_duplicates_total", "", s.duplicates.load());
-    out += "# TYPE firstcome_consumer_failed_total counter\n";
-    line("firstcome_consumer_failed_total", "", s.failed.load());
-    out += "# TYPE firstcome_consumer_lag gauge\n";
-    line("firstcome_consumer_lag", "", s.lag.load());
-    out += "# TYPE firstcome_consumer_paused gauge\n";
-    line("firstcome_consumer_paused", "", s.paused.load() ? 1 : 0);
-    out += "# TYPE firstcome_consumer_store_outages_total counter\n";
-    line("firstcome_consumer_store_outages_total", "", s.store_outages.load());
-    out += "# TYPE firstcome_consumer_seconds_total counter\n";
-    const auto seconds = [](const std::atomic<std::int64_t>& us) {
-      return std::to_string(static_cast<double>(us.load()) / 1e6);
-    };
-    out += "firstcome_consumer_seconds_total{phase=\"poll\"} " + seconds(s.poll_us) + "\n";
-    out += "firstcome_consumer_seconds_total{phase=\"insert\"} " + seconds(s.insert_us) + "\n";
-    out += "firstcome_consumer_seconds_total{phase=\"commit\"} " + seconds(s.commit_us) + "\n";
-    out += "# TYPE firstcome_consumer_batches_total counter\n";
-    line("firstcome_consumer_batches_total", "", s.batches.load());
-  }
-  if (const RetryJob* r = parts_.retry) {
-    out += "# TYPE firstcome_retry_resolved_total counter\n";
-    line("firstcome_retry_resolved_total", "", r->resolved_total());
-    out += "# TYPE firstcome_retry_dead_total counter\n";
-    line("firstcome_retry_dead_total", "", r->dead_total());
-  }
+void Issuer::WriteMetrics(MetricsWriter& out) const {
+  out.Gauge("firstcome_issue_in_flight", "Admissions waiting for the log to make them durable.",
+            static_cast<double>(in_flight_.load()));
+  out.Counter("firstcome_issue_log_failures_total",
+              "Appends the log refused or could not confirm (the client heard 503).",
+              static_cast<double>(log_failures_.load()));
+  out.Counter("firstcome_issue_released_total",
+              "Gate slots given back because their record was definitely not persisted.",
+              static_cast<double>(released_.load()));
+  if (resender_) resender_->WriteMetrics(out);
   auto events = parts_.catalog->List();
   if (!events.ok()) return;
-  std::string issued, persisted, failed, dead;
+  std::vector<EventView> views;
+  views.reserve(events->size());
   for (const auto& e : *events) {
     auto v = ViewOf(*e);
-    if (!v.ok()) continue;
-    std::string label = "event=\"" + e->id + "\"";  // ids cannot contain quotes
-    auto add = [&label](std::string& to, std::string_view name, std::int64_t value) {
-      to += name;
-      to += '{' + label + "} " + std::to_string(value) + '\n';
-    };
-    add(issued, "firstcome_event_issued", v->issued);
-    add(persisted, "firstcome_event_persisted", v->persisted);
-    add(failed, "firstcome_event_failed", v->failed);
-    add(dead, "firstcome_event_dead", v->dead);
+    if (v.ok()) views.push_back(std::move(*v));
   }
-  out += "# TYPE firstcome_event_issued gauge\n" + issued;
-  out += "# TYPE firstcome_event_persisted gauge\n" + persisted;
-  out += "# TYPE firstcome_event_failed gauge\n" + failed;
-  out += "# TYPE firstcome_event_dead gauge\n" + dead;
+  struct Figure {
+    const char* name;
+    const char* help;
+    std::int64_t EventView::*field;
+  };
+  static constexpr Figure kFigures[] = {
+      {"firstcome_event_issued", "Coupons of the event made durable in the log.",
+       &EventView::issued},
+      {"firstcome_event_persisted", "Coupons of the event in the store.", &EventView::persisted},
+      {"firstcome_event_failed", "Failed events of the event not yet persisted.",
+       &EventView::failed},
+      {"firstcome_event_dead", "Failed events of the event that ran out of retries.",
+       &EventView::dead},
+  };
+  for (const Figure& f : kFigures) {
+    out.Family(f.name, f.help, MetricType::kGauge);
+    for (const EventView& v : views) {
+      out.Sample({{"event", v.event.id}}, static_cast<double>(v.*f.field));
+    }
+  }
 }
 
 }  // namespace firstcome

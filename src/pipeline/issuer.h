@@ -17,27 +17,24 @@
 #include <memory>
 #include <string>
 
+#include "core/metrics.h"
 #include "gate/gate.h"
 #include "log/log.h"
-#include "pipeline/consumer.h"
 #include "pipeline/coupon_service.h"
 #include "pipeline/event_catalog.h"
 #include "pipeline/resender.h"
-#include "pipeline/retry_job.h"
 #include "store/store.h"
 
 namespace firstcome {
 
 struct IssuerParts {
-  EventCatalog* catalog = nullptr;     // required
-  Store* store = nullptr;              // required
-  Gate* gate = nullptr;                // null: no issuing (and no live gate figures)
-  Log* log = nullptr;                  // null: no issuing
-  const Consumer* consumer = nullptr;  // for /metrics, when this process consumes
-  const RetryJob* retry = nullptr;     // for /metrics, when this process retries
+  EventCatalog* catalog = nullptr;  // required
+  Store* store = nullptr;           // required
+  Gate* gate = nullptr;             // null: no issuing (and no live gate figures)
+  Log* log = nullptr;               // null: no issuing
 };
 
-class Issuer final : public CouponService {
+class Issuer final : public CouponService, public MetricsSource {
  public:
   explicit Issuer(IssuerParts parts, ResenderOptions resend = {});
 
@@ -48,7 +45,8 @@ class Issuer final : public CouponService {
                                                 std::string_view user_id) override;
   void Issue(std::string_view event_id, std::string_view user_id, IssueCallback done) override;
   Status Health() override;
-  void AppendMetrics(std::string& out) override;
+  // Issuing figures (in flight, log failures, resends) and per-event gauges.
+  void WriteMetrics(MetricsWriter& out) const override;
 
   // Stops issuing's background work: unconfirmed records get at most `grace`
   // more to be confirmed (call after the HTTP server stopped, before the log
@@ -56,7 +54,7 @@ class Issuer final : public CouponService {
   void Stop(std::chrono::milliseconds grace);
 
  private:
-  Result<EventView> ViewOf(const Event& event);
+  Result<EventView> ViewOf(const Event& event) const;
   void OnAdmitted(std::shared_ptr<const Event> event, std::string user_id, const Admission& a,
                   IssueCallback done);
 

@@ -128,4 +128,16 @@ void Resender::Drop(const Issuance& issuance, const char* why) {
       issuance.event_id, issuance.seq, issuance.user_id, why, issuance.event_id);
 }
 
+void Resender::WriteMetrics(MetricsWriter& out) const {
+  out.Gauge("firstcome_issue_unconfirmed",
+            "Possibly-persisted records being appended again until the log confirms them.",
+            static_cast<double>(waiting()));
+  out.Counter("firstcome_issue_resend_confirmed_total",
+              "Possibly-persisted records the log confirmed on a resend.",
+              static_cast<double>(confirmed_total()));
+  out.Counter("firstcome_issue_resend_dropped_total",
+              "Unconfirmed records given up on (left to audit --repair).",
+              static_cast<double>(dropped_total()));
+}
+
 }  // namespace firstcome

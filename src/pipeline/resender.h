@@ -24,6 +24,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/metrics.h"
 #include "log/log.h"
 
 namespace firstcome {
@@ -53,6 +54,7 @@ class Resender {
   std::int64_t waiting() const { return waiting_.load(); }            // queued + in a round
   std::int64_t confirmed_total() const { return confirmed_.load(); }  // acked by a resend
   std::int64_t dropped_total() const { return dropped_.load(); }      // left to audit
+  void WriteMetrics(MetricsWriter& out) const;
 
  private:
   void Loop();

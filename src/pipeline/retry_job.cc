@@ -100,4 +100,11 @@ Result<RetryRound> RetryJob::ReviveDead() {
   return round;
 }
 
+void RetryJob::WriteMetrics(MetricsWriter& out) const {
+  out.Counter("firstcome_retry_resolved_total", "Failed events the retry job persisted.",
+              static_cast<double>(resolved_total()));
+  out.Counter("firstcome_retry_dead_total", "Failed events marked dead after the last attempt.",
+              static_cast<double>(dead_total()));
+}
+
 }  // namespace firstcome

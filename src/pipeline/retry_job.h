@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/metrics.h"
 #include "store/store.h"
 
 namespace firstcome {
@@ -29,7 +30,7 @@ struct RetryRound {
   std::int64_t dead = 0;         // gave up this round
 };
 
-class RetryJob {
+class RetryJob final : public MetricsSource {
  public:
   RetryJob(Store& store, RetryOptions options);
   ~RetryJob();
@@ -47,6 +48,7 @@ class RetryJob {
 
   std::int64_t resolved_total() const { return resolved_total_.load(); }
   std::int64_t dead_total() const { return dead_total_.load(); }
+  void WriteMetrics(MetricsWriter& out) const override;
 
  private:
   UnixMillis NextAttemptAt(UnixMillis now, int attempts) const;

@@ -8,7 +8,7 @@
 #include <set>
 #include <thread>
 
-#include "bench/load_generator.h"
+#include "loadgen/load_generator.h"
 #include "store/sqlite_store.h"
 #include "support/api_client.h"
 #include "support/process.h"

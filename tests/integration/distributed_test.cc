@@ -11,7 +11,7 @@
 #include <set>
 #include <thread>
 
-#include "bench/load_generator.h"
+#include "loadgen/load_generator.h"
 #include "support/api_client.h"
 #include "support/process.h"
 #include "support/services.h"

@@ -6,7 +6,7 @@
 #include <map>
 #include <set>
 
-#include "bench/load_generator.h"
+#include "loadgen/load_generator.h"
 #include "support/api_client.h"
 #include "support/process.h"
 

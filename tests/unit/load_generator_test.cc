@@ -3,7 +3,7 @@
 // the first `coupons` issue requests get 201 with seq 1..coupons, the rest 410.
 // It can also say "Connection: close" every N answers, or drop every Nth
 // request without answering, to exercise reconnects and retries.
-#include "bench/load_generator.h"
+#include "loadgen/load_generator.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>

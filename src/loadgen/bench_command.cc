@@ -5,7 +5,7 @@
 // and what the server reports (GET /api/v1/events/{id}, `firstcome audit`):
 // a request that got no answer (the run ended, a transport error at the end)
 // may or may not have taken a coupon, so counts are checked as a range then.
-#include "bench/bench_command.h"
+#include "loadgen/bench_command.h"
 
 #include <signal.h>
 #include <sys/resource.h>
@@ -32,7 +32,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "bench/load_generator.h"
+#include "loadgen/load_generator.h"
 
 extern char** environ;
 

@@ -9,7 +9,7 @@
 //   (connect → write → read → [pause/pace] → write ...); every handler first
 //   looks at the stop flag, so cancelling its socket and timer ends the chain.
 // - Every connect, write and read has a deadline (beast::tcp_stream timeouts).
-#include "bench/load_generator.h"
+#include "loadgen/load_generator.h"
 
 #include <algorithm>
 #include <atomic>
