@@ -1,4 +1,4 @@
-// JSON ↔ core types for the HTTP API v1 (shared/api.md): strict parsing of the
+// JSON ↔ core types for the HTTP API v1 (docs/api.md): strict parsing of the
 // request bodies and writing of the answer bodies.
 //
 // Parsing is strict on purpose: a body that is not a JSON object, a field of

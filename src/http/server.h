@@ -1,4 +1,4 @@
-// HttpServer: the Firstcome HTTP API v1 (shared/api.md) on Boost.Beast/Asio.
+// HttpServer: the Firstcome HTTP API v1 (docs/api.md) on Boost.Beast/Asio.
 // Keep-alive (pipelined requests answered in order), a body size limit, read and
 // idle timeouts, a bound on open connections, graceful stop. Knows only
 // src/core and the CouponService interface.
