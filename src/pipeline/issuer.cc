@@ -207,7 +207,8 @@ void Issuer::OnAdmitted(std::shared_ptr<const Event> event, std::string user_id,
           if (released.ok()) {
             released_.fetch_add(1, std::memory_order_relaxed);
           } else {
-            // The slot stays taken: never over-issue. audit --repair frees it.
+            // The slot stays taken: never over-issue. audit --repair appends
+            // this gate-only admission to the log, so the user keeps the coupon.
             spdlog::error("issue: could not release {} seq {}: {}", issuance.event_id, issuance.seq,
                           released.ToString());
           }
