@@ -17,8 +17,6 @@ namespace firstcome {
 
 namespace {
 
-std::chrono::milliseconds Ms(std::int64_t v) { return std::chrono::milliseconds(v); }
-
 Status EnsureDataDir(const Config& config) {
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir, ec);
@@ -30,7 +28,7 @@ Result<std::unique_ptr<Store>> OpenStore(const Config& config) {
   if (config.store == "mysql") {
     return OpenMysqlStore({.url = config.mysql_url,
                            .connections = static_cast<int>(config.mysql_connections),
-                           .timeout = Ms(config.timeout_ms)});
+                           .timeout = std::chrono::milliseconds(config.timeout_ms)});
   }
   if (Status s = EnsureDataDir(config); !s.ok()) return s;
   return OpenSqliteStore({.path = config.data_dir + "/store.db"});
@@ -41,8 +39,8 @@ Result<std::unique_ptr<Log>> OpenLog(const Config& config) {
     return OpenKafkaLog({.brokers = config.kafka_brokers,
                          .topic = config.kafka_topic,
                          .partitions = static_cast<int>(config.kafka_partitions),
-                         .delivery_timeout = Ms(config.timeout_ms),
-                         .linger = Ms(config.kafka_linger_ms)});
+                         .delivery_timeout = std::chrono::milliseconds(config.timeout_ms),
+                         .linger = std::chrono::milliseconds(config.kafka_linger_ms)});
   }
   if (Status s = EnsureDataDir(config); !s.ok()) return s;
   return OpenSqliteLog({.path = config.data_dir + "/log.db",
@@ -95,7 +93,7 @@ Result<Backends> OpenBackends(const Config& config, BackendNeeds needs) {
     if (config.gate == "redis") {
       auto gate = OpenRedisGate({.url = config.redis_url,
                                  .connections = static_cast<int>(config.redis_connections),
-                                 .timeout = Ms(config.timeout_ms)});
+                                 .timeout = std::chrono::milliseconds(config.timeout_ms)});
       if (!gate.ok()) return gate.status();
       b.gate = std::move(gate).value();
     } else {

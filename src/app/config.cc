@@ -5,10 +5,12 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <variant>
+
+#include "core/numbers.h"
 
 extern char** environ;
 
@@ -81,10 +83,9 @@ Status Assign(Config& config, const Setting& s, const std::string& text, const s
   if (auto f = std::get_if<std::string Config::*>(&s.field)) {
     config.*(*f) = text;
   } else if (auto f = std::get_if<std::int64_t Config::*>(&s.field)) {
-    std::int64_t v = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    if (ec != std::errc() || end != text.data() + text.size()) return bad("a whole number");
-    config.*(*f) = v;
+    std::optional<std::int64_t> v = ParseInt64(text);
+    if (!v) return bad("a whole number");
+    config.*(*f) = *v;
   } else if (auto f = std::get_if<double Config::*>(&s.field)) {
     try {
       std::size_t used = 0;

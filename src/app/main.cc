@@ -24,8 +24,6 @@ namespace {
 
 constexpr int kExitUsage = 2;
 
-std::chrono::milliseconds Ms(std::int64_t v) { return std::chrono::milliseconds(v); }
-
 // Loads the layered configuration (file, environment, flags) and applies its
 // log level, the first thing every subcommand needs.
 Result<Config> LoadConfigAndSetLogLevel(const std::map<std::string, std::string>& flags) {
@@ -44,11 +42,11 @@ ConsumerOptions ConsumerOptionsOf(const Config& c) {
   return {.group = c.consumer_group,
           .batch_size = static_cast<std::size_t>(c.consumer_batch_size),
           .max_rows_per_second = c.consumer_max_rows_per_second,
-          .linger = Ms(c.consumer_linger_ms)};
+          .linger = std::chrono::milliseconds(c.consumer_linger_ms)};
 }
 
 RetryOptions RetryOptionsOf(const Config& c) {
-  return {.interval = Ms(c.retry_interval_ms),
+  return {.interval = std::chrono::milliseconds(c.retry_interval_ms),
           .max_attempts = static_cast<int>(c.retry_max_attempts)};
 }
 

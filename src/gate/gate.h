@@ -10,6 +10,14 @@
 //   - a rejection (already_issued, sold_out) changes nothing.
 // Implementations: MemoryGate (in-process, src/gate/memory_gate.*) and
 // RedisGate (one Lua script per decision, src/gate/redis_gate.*).
+//
+// Thread safety:
+//   - every Gate method: may be called concurrently from any thread.
+//   - callbacks (Admit's and Release's `done`): run exactly once, inline on
+//     the calling thread before the call returns or on a gate thread (each
+//     implementation says which), never with a gate lock held; must not
+//     block (they hold up other answers); may call back into Admit and
+//     Release.
 #pragma once
 
 #include <cstdint>
@@ -55,7 +63,7 @@ class Gate {
   virtual ~Gate() = default;
 
   // Hot path. One atomic decision for (event, user). Never blocks on I/O: the
-  // callback runs inline (memory) or on a gate thread (redis), exactly once.
+  // callback runs exactly once (see Thread safety above).
   // An error Status means nothing was decided (caller answers 503).
   virtual void Admit(const Event& event, std::string_view user_id, AdmitCallback done) = 0;
 

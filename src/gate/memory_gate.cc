@@ -40,14 +40,13 @@
 #include <shared_mutex>
 #include <unordered_map>
 
+#include "gate/rebuild_input.h"
+
 namespace firstcome {
 namespace {
 
 constexpr int kShardBits = 6;
 constexpr std::size_t kShards = std::size_t{1} << kShardBits;
-// Mirrors RedisGate: a rebuild from issuances this sparse is refused rather
-// than materialising millions of free seqs.
-constexpr std::int64_t kMaxFreeOnRebuild = 1'000'000;
 
 struct Held {
   std::int64_t seq;
@@ -60,7 +59,8 @@ std::uint64_t HashOf(std::string_view s) { return std::hash<std::string_view>{}(
 // probing and backward-shift deletion (no tombstones). Keys live in an arena
 // as <length byte><bytes>; a slot is 16 bytes. The home slot is derived from
 // 32 hash bits (`tag`) by multiply-shift, so the capacity need not be a power
-// of two and can grow by 1.5x (less memory slack than doubling).
+// of two and can grow by 1.5x (less memory slack than doubling). No lock of
+// its own: used only under its Shard's mutex.
 class UserTable {
  public:
   struct Slot {
@@ -185,9 +185,11 @@ Held InlineHeld(std::uint64_t v) {
   return Held{static_cast<std::int64_t>(v & kSeqMask), static_cast<std::int32_t>(v >> 40)};
 }
 
+// One slice of an event's users. Every member function must be called with
+// `mu` held.
 class Shard {
  public:
-  std::mutex mu;
+  std::mutex mu;  // guards everything below
 
   UserTable::Slot* Find(std::string_view user, std::uint32_t tag) { return users_.Find(user, tag); }
 
@@ -266,14 +268,14 @@ class Shard {
  private:
   static std::uint32_t Index(std::uint64_t v) { return static_cast<std::uint32_t>(v); }
 
-  UserTable users_;
-  std::vector<std::vector<Held>> overflow_;
-  std::vector<std::uint32_t> overflow_free_;
+  UserTable users_;                           // guarded by mu
+  std::vector<std::vector<Held>> overflow_;   // guarded by mu
+  std::vector<std::uint32_t> overflow_free_;  // guarded by mu
 };
 
 struct EventState {
-  std::array<Shard, kShards> shards;
-  std::atomic<std::int64_t> admitted{0};
+  std::array<Shard, kShards> shards;      // each guarded by its own mu
+  std::atomic<std::int64_t> admitted{0};  // atomic: raised by compare-and-swap
   std::mutex seq_mu;
   std::int64_t next_seq = 0;            // guarded by seq_mu
   std::vector<std::int64_t> free_heap;  // min-heap, guarded by seq_mu
@@ -372,35 +374,11 @@ class MemoryGate final : public Gate {
     if (Status s = CheckEvent(event); !s.ok()) return s;
     // Validate everything before touching the live state: a refused rebuild
     // leaves the gate as it was.
-    std::set<std::int64_t> held_seqs;
-    std::set<std::pair<std::string_view, std::int32_t>> user_seqs;
-    std::int64_t max_seq = 0;
-    for (const Issuance& i : issuances) {
-      if (i.event_id != event.id) {
-        return Status::Invalid("rebuild: issuance of event '" + i.event_id + "' given for '" +
-                               event.id + "'");
-      }
-      if (Status s = CheckUser(i.user_id); !s.ok()) return s;
-      if (i.seq < 1 || i.seq > event.total) {
-        return Status::Invalid("rebuild: seq " + std::to_string(i.seq) + " outside 1.." +
-                               std::to_string(event.total));
-      }
-      if (i.user_seq < 1 || i.user_seq > kMaxPerUser) {
-        return Status::Invalid("rebuild: user_seq outside 1.." + std::to_string(kMaxPerUser));
-      }
-      if (!held_seqs.insert(i.seq).second) {
-        return Status::Invalid("rebuild: seq " + std::to_string(i.seq) + " given twice");
-      }
-      if (!user_seqs.emplace(i.user_id, i.user_seq).second) {
-        return Status::Invalid("rebuild: user '" + i.user_id + "' has user_seq " +
-                               std::to_string(i.user_seq) + " twice");
-      }
-      max_seq = std::max(max_seq, i.seq);
-    }
-    if (max_seq - static_cast<std::int64_t>(held_seqs.size()) > kMaxFreeOnRebuild) {
-      return Status::Invalid("rebuild: more than " + std::to_string(kMaxFreeOnRebuild) +
-                             " free seqs below the highest one");
-    }
+    auto input = CheckRebuildInput(
+        event, issuances, RebuildRules{.check_user = &CheckUser, .max_user_seq = kMaxPerUser});
+    if (!input.ok()) return input.status();
+    const std::set<std::int64_t>& held_seqs = input->held_seqs;
+    const std::int64_t max_seq = input->max_seq;
 
     std::shared_lock map_lock = SharedLockWith(event.id);
     EventState* state = FindLocked(event.id);
@@ -537,7 +515,10 @@ class MemoryGate final : public Gate {
     return Status::Ok();
   }
 
-  std::shared_mutex mu_;  // guards the map; event states guard themselves
+  // Guards the map (exclusive to add or erase an event, shared to use one);
+  // each event state guards itself.
+  std::shared_mutex mu_;
+  // guarded by mu_
   std::unordered_map<std::string, std::unique_ptr<EventState>, IdHash, std::equal_to<>> events_;
 };
 

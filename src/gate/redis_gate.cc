@@ -1,4 +1,6 @@
-// RedisGate: admissions decided by one Lua script on Redis, pipelined.
+// RedisGate (see redis_gate.h): admissions decided by one Lua script on
+// Redis (redis_scripts.*), pipelined over hiredis connections
+// (redis_connection.*).
 //
 // Threads: `options.connections` workers share one bounded queue. Each worker
 // owns one connection; it takes every waiting request (up to kMaxBatch),
@@ -14,16 +16,9 @@
 // slot then stays taken (never over-issue) until `audit --repair` frees it.
 #include "gate/redis_gate.h"
 
-#include <hiredis/hiredis.h>
-#include <pthread.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -35,381 +30,47 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/numbers.h"
+#include "gate/rebuild_input.h"
+#include "gate/redis_connection.h"
+#include "gate/redis_scripts.h"
+#include "gate/redis_sold_out_cache.h"
+
 namespace firstcome {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using redis::Argv;
+using redis::ContextPtr;
+using redis::ErrorReplyStatus;
+using redis::EventKeys;
+using redis::Holders;
+using redis::IntegerOf;
+using redis::RedisAddress;
+using redis::ReplyPtr;
+using redis::ReplyText;
+using redis::ScriptShas;
 using std::chrono::milliseconds;
-
-// KEYS: count, next, users, free. ARGV: user, total, per_user.
-// Replies {0, seq, user_seq} admitted | {1, seq...} already_issued | {2} sold_out.
-// Order of checks: a user who holds per_user seqs hears already_issued even
-// after the event sold out. A user's entries are "seq:user_seq"; the new
-// user_seq is the lowest one the user does not hold, so a released user_seq is
-// reused (its issuance never became durable, so the store never saw it).
-constexpr char kAdmitScript[] = R"lua(
-local held = redis.call('HGET', KEYS[3], ARGV[1])
-local seqs, used, n = {}, {}, 0
-if held then
-  for s, u in string.gmatch(held, '(%d+):(%d+)') do
-    n = n + 1
-    seqs[n] = tonumber(s)
-    used[tonumber(u)] = true
-  end
-  if n >= tonumber(ARGV[3]) then
-    local reply = {1}
-    for i = 1, n do reply[i + 1] = seqs[i] end
-    return reply
-  end
-end
-local total = tonumber(ARGV[2])
-if tonumber(redis.call('GET', KEYS[1]) or '0') >= total then return {2} end
-local seq
-local lowest = redis.call('ZRANGE', KEYS[4], 0, 0)
-if lowest[1] then
-  seq = tonumber(lowest[1])
-  redis.call('ZREM', KEYS[4], lowest[1])
-else
-  local top = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if top >= total then return {2} end
-  seq = top + 1
-  redis.call('SET', KEYS[2], seq)
-end
-local user_seq = 1
-while used[user_seq] do user_seq = user_seq + 1 end
-local entry = string.format('%d:%d', seq, user_seq)
-if held then entry = held .. ',' .. entry end
-redis.call('HSET', KEYS[3], ARGV[1], entry)
-redis.call('INCR', KEYS[1])
-return {0, seq, user_seq}
-)lua";
-
-// KEYS: count, users, free. ARGV: user, seq. Replies 1 released | 0 not held.
-constexpr char kReleaseScript[] = R"lua(
-local held = redis.call('HGET', KEYS[2], ARGV[1])
-if not held then return 0 end
-local kept, found = {}, false
-for s, u in string.gmatch(held, '(%d+):(%d+)') do
-  if not found and s == ARGV[2] then found = true else kept[#kept + 1] = s .. ':' .. u end
-end
-if not found then return 0 end
-if #kept == 0 then
-  redis.call('HDEL', KEYS[2], ARGV[1])
-else
-  redis.call('HSET', KEYS[2], ARGV[1], table.concat(kept, ','))
-end
-redis.call('DECR', KEYS[1])
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[2])
-return 1
-)lua";
 
 // Why a cap: Redis pipelines fine, but one huge batch delays every callback in
 // it until the last reply is read; other workers pick up the rest.
 constexpr std::size_t kMaxBatch = 512;
 constexpr milliseconds kMinBackoff{50};
 constexpr milliseconds kMaxBackoff{1000};
-// Rebuild writes free seqs one by one; beyond this the caller's issuances are
-// too sparse for a dense gate and are refused instead of exhausting memory.
-constexpr std::int64_t kMaxFreeOnRebuild = 1'000'000;
 constexpr std::size_t kChunk = 500;  // fields per HSET/ZADD/ZRANGE/HSCAN call
-constexpr std::size_t kMaxSoldOutEntries = 10000;
 // Events larger than this are not short-circuited: their holder list would be
 // too big to keep per API process.
 constexpr std::int64_t kMaxCachedHolders = 50000;
 
-struct ReplyDeleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
-struct ContextDeleter {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-using ContextPtr = std::unique_ptr<redisContext, ContextDeleter>;
-
-struct RedisAddress {
-  std::string host;
-  int port = 6379;
-  int db = 0;
-};
-
-bool ParseInt(std::string_view text, std::int64_t* out) {
-  if (text.empty()) return false;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
-  return ec == std::errc() && end == text.data() + text.size();
-}
-
-Result<RedisAddress> ParseRedisUrl(std::string_view url) {
-  constexpr std::string_view kScheme = "redis://";
-  if (url.substr(0, kScheme.size()) != kScheme) {
-    return Status::Invalid("redis url must start with redis:// (got '" + std::string(url) + "')");
-  }
-  std::string_view rest = url.substr(kScheme.size());
-  RedisAddress address;
-  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
-    std::int64_t db = 0;
-    if (!ParseInt(rest.substr(slash + 1), &db) || db < 0 || db > 1'000'000) {
-      return Status::Invalid("redis url: bad database number in '" + std::string(url) + "'");
-    }
-    address.db = static_cast<int>(db);
-    rest = rest.substr(0, slash);
-  }
-  if (rest.find('@') != std::string_view::npos) {
-    return Status::Invalid("redis url: credentials are not supported");
-  }
-  std::string_view host = rest;
-  std::string_view port;
-  if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
-    auto close = rest.find(']');
-    if (close == std::string_view::npos) return Status::Invalid("redis url: unclosed '['");
-    host = rest.substr(1, close - 1);
-    if (close + 1 < rest.size()) {
-      if (rest[close + 1] != ':')
-        return Status::Invalid("redis url: bad host in '" + std::string(url) + "'");
-      port = rest.substr(close + 2);
-    }
-  } else if (auto colon = rest.rfind(':'); colon != std::string_view::npos) {
-    host = rest.substr(0, colon);
-    port = rest.substr(colon + 1);
-  }
-  if (host.empty()) return Status::Invalid("redis url: no host in '" + std::string(url) + "'");
-  address.host = std::string(host);
-  if (!port.empty()) {
-    std::int64_t p = 0;
-    if (!ParseInt(port, &p) || p < 1 || p > 65535) {
-      return Status::Invalid("redis url: bad port in '" + std::string(url) + "'");
-    }
-    address.port = static_cast<int>(p);
-  }
-  return address;
-}
-
-timeval ToTimeval(milliseconds ms) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
-  return tv;
-}
-
-// One Redis command as binary-safe arguments.
-class Argv {
- public:
-  Argv() = default;
-  Argv(std::initializer_list<std::string_view> parts) {
-    for (auto p : parts) parts_.emplace_back(p);
-  }
-  Argv& Add(std::string_view part) {
-    parts_.emplace_back(part);
-    return *this;
-  }
-  Argv& Add(std::int64_t value) {
-    parts_.push_back(std::to_string(value));
-    return *this;
-  }
-  std::size_t size() const { return parts_.size(); }
-
-  // Appends the command to the context's output buffer (no I/O yet).
-  bool AppendTo(redisContext* c) const {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    argv.reserve(parts_.size());
-    lens.reserve(parts_.size());
-    for (const auto& p : parts_) {
-      argv.push_back(p.data());
-      lens.push_back(p.size());
-    }
-    return redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()) ==
-           REDIS_OK;
-  }
-
- private:
-  std::vector<std::string> parts_;
-};
-
-struct EventKeys {
-  explicit EventKeys(const std::string& event_id)
-      : count("fc:{" + event_id + "}:count"),
-        next("fc:{" + event_id + "}:next"),
-        users("fc:{" + event_id + "}:users"),
-        free("fc:{" + event_id + "}:free") {}
-  std::string count, next, users, free;
-};
-
-std::string_view ReplyText(const redisReply& r) {
-  return r.str == nullptr ? std::string_view() : std::string_view(r.str, r.len);
-}
-
-// An error reply as a Status: conditions that pass (loading, busy script,
-// failover, memory pressure) are Unavailable, anything else is a bug.
-Status ErrorReplyStatus(const redisReply& r) {
-  std::string_view text = ReplyText(r);
-  for (std::string_view transient : {"LOADING", "BUSY", "OOM", "READONLY", "MASTERDOWN", "TRYAGAIN",
-                                     "CLUSTERDOWN", "MOVED", "ASK", "NOSCRIPT"}) {
-    if (text.substr(0, transient.size()) == transient) {
-      return Status::Unavailable("redis: " + std::string(text));
-    }
-  }
-  return Status::Internal("redis: " + std::string(text));
-}
-
-// "seq:user_seq,..." -> seqs in the order stored. Malformed parts are skipped
-// (only the scripts and Rebuild write these values).
-std::vector<std::int64_t> ParseHeld(std::string_view held) {
-  std::vector<std::int64_t> seqs;
-  while (!held.empty()) {
-    auto comma = held.find(',');
-    std::string_view entry = held.substr(0, comma);
-    held = comma == std::string_view::npos ? std::string_view() : held.substr(comma + 1);
-    std::int64_t seq = 0;
-    if (ParseInt(entry.substr(0, entry.find(':')), &seq)) seqs.push_back(seq);
-  }
-  return seqs;
-}
-
-Result<std::int64_t> IntegerOf(const redisReply& r) {
-  if (r.type == REDIS_REPLY_NIL) return std::int64_t{0};
-  if (r.type == REDIS_REPLY_INTEGER) return static_cast<std::int64_t>(r.integer);
-  std::int64_t v = 0;
-  if (r.type == REDIS_REPLY_STRING && ParseInt(ReplyText(r), &v)) return v;
-  if (r.type == REDIS_REPLY_ERROR) return ErrorReplyStatus(r);
-  return Status::Internal("redis: expected an integer");
-}
-
-Result<Admission> DecodeAdmission(const redisReply& r) {
-  if (r.type == REDIS_REPLY_ERROR) return ErrorReplyStatus(r);
-  auto bad = [] { return Status::Internal("redis gate: unexpected admit script reply"); };
-  if (r.type != REDIS_REPLY_ARRAY || r.elements < 1) return bad();
-  for (std::size_t i = 0; i < r.elements; ++i) {
-    if (r.element[i]->type != REDIS_REPLY_INTEGER) return bad();
-  }
-  Admission a;
-  switch (r.element[0]->integer) {
-    case 0:
-      if (r.elements != 3) return bad();
-      a.verdict = AdmitVerdict::kAdmitted;
-      a.seq = r.element[1]->integer;
-      a.user_seq = static_cast<std::int32_t>(r.element[2]->integer);
-      return a;
-    case 1:
-      a.verdict = AdmitVerdict::kAlreadyIssued;
-      for (std::size_t i = 1; i < r.elements; ++i) a.held_seqs.push_back(r.element[i]->integer);
-      return a;
-    case 2:
-      a.verdict = AdmitVerdict::kSoldOut;
-      return a;
-    default:
-      return bad();
-  }
-}
-
-Status DecodeRelease(const redisReply& r) {
-  if (r.type == REDIS_REPLY_ERROR) return ErrorReplyStatus(r);
-  if (r.type != REDIS_REPLY_INTEGER)
-    return Status::Internal("redis gate: unexpected release reply");
-  if (r.integer == 1) return Status::Ok();
-  return Status::NotFound("redis gate: the user does not hold that seq");
-}
-
-Status ConnectionError(const redisContext* c, std::string_view what) {
-  return Status::Unavailable("redis " + std::string(what) + ": " +
-                             (c != nullptr && c->errstr[0] != '\0' ? c->errstr : "no connection"));
-}
-
-// hiredis writes with write(2): a write to a connection Redis closed raises
-// SIGPIPE, which kills a process that did not ignore it. A library must not
-// rely on its host for that, so SIGPIPE is blocked on the calling thread while
-// it talks to Redis, and a SIGPIPE raised meanwhile is consumed (write then
-// just fails with EPIPE). Workers block it for their whole life instead.
-class SigpipeBlock {
- public:
-  SigpipeBlock() {
-    sigset_t pending;
-    sigemptyset(&pending);
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    sigset_t block;
-    sigemptyset(&block);
-    sigaddset(&block, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &block, &old_);
-  }
-  ~SigpipeBlock() {
-    if (!was_pending_) {
-      sigset_t pending;
-      sigemptyset(&pending);
-      sigpending(&pending);
-      if (sigismember(&pending, SIGPIPE) == 1) {
-        sigset_t pipe;
-        sigemptyset(&pipe);
-        sigaddset(&pipe, SIGPIPE);
-        const timespec zero{};
-        sigtimedwait(&pipe, nullptr, &zero);
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SigpipeBlock(const SigpipeBlock&) = delete;
-  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
-
- private:
-  sigset_t old_;
-  bool was_pending_ = false;
-};
-
-// False when Redis closed the connection (a restart, a stop, an idle
-// timeout) since it was last used. Why check before sending: a batch written
-// to a dead connection fails as a whole and its callers hear 503 although a
-// restarted Redis is already up; checking costs one non-blocking syscall and
-// nothing has been sent yet, so reconnecting here is always safe.
-bool StillOpen(const redisContext* c) {
-  char byte;
-  const ssize_t n = ::recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n >= 0) return false;  // 0: closed; >0: bytes nobody asked for, out of step
-  return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-}
-
-// The scripts' SHA1 digests, as Redis computed them on the first SCRIPT LOAD.
-struct ScriptShas {
-  std::string admit;
-  std::string release;
-};
-
-Status LoadScripts(redisContext* c, ScriptShas* shas) {
-  for (auto [body, sha] :
-       {std::pair{kAdmitScript, &shas->admit}, std::pair{kReleaseScript, &shas->release}}) {
-    Argv load{"SCRIPT", "LOAD", body};
-    if (!load.AppendTo(c)) return ConnectionError(c, "script load");
-    void* raw = nullptr;
-    if (redisGetReply(c, &raw) != REDIS_OK) return ConnectionError(c, "script load");
-    ReplyPtr reply(static_cast<redisReply*>(raw));
-    if (reply->type == REDIS_REPLY_ERROR) return ErrorReplyStatus(*reply);
-    if (reply->type != REDIS_REPLY_STRING) return Status::Internal("redis: SCRIPT LOAD reply");
-    *sha = std::string(ReplyText(*reply));
-  }
-  return Status::Ok();
-}
-
-// Connects with the timeout on connect and on every later read and write,
-// selects the database and makes sure the scripts are in Redis's cache.
-Result<ContextPtr> Connect(const RedisAddress& address, milliseconds timeout, ScriptShas* shas) {
-  ContextPtr c(redisConnectWithTimeout(address.host.c_str(), address.port, ToTimeval(timeout)));
-  if (c == nullptr) return Status::Unavailable("redis connect: out of memory");
-  const std::string where = address.host + ":" + std::to_string(address.port);
-  if (c->err != 0) return ConnectionError(c.get(), "connect to " + where);
-  if (redisSetTimeout(c.get(), ToTimeval(timeout)) != REDIS_OK) {
-    return ConnectionError(c.get(), "set timeout on " + where);
-  }
-  if (address.db != 0) {
-    Argv select{"SELECT"};
-    select.Add(address.db);
-    void* raw = nullptr;
-    if (!select.AppendTo(c.get()) || redisGetReply(c.get(), &raw) != REDIS_OK) {
-      return ConnectionError(c.get(), "select on " + where);
-    }
-    ReplyPtr reply(static_cast<redisReply*>(raw));
-    if (reply->type == REDIS_REPLY_ERROR) return ErrorReplyStatus(*reply);
-  }
+// A connection ready for EVALSHA: connected, database selected, and the
+// scripts in Redis's cache (their digests in *shas when asked for).
+Result<ContextPtr> ConnectWithScripts(const RedisAddress& address, milliseconds timeout,
+                                      ScriptShas* shas) {
+  auto c = redis::Connect(address, timeout);
+  if (!c.ok()) return c.status();
   ScriptShas loaded;
-  if (Status s = LoadScripts(c.get(), &loaded); !s.ok()) return s;
+  if (Status s = redis::LoadScripts(c->get(), &loaded); !s.ok()) return s;
   if (shas != nullptr) *shas = loaded;
   return c;
 }
@@ -421,7 +82,8 @@ class RedisGate final : public Gate {
       : options_(options),
         address_(std::move(address)),
         shas_(std::move(shas)),
-        control_(std::move(control)) {
+        control_(std::move(control)),
+        sold_out_(options_.sold_out_cache) {
     for (int i = 0; i < options_.connections; ++i) workers_.emplace_back([this] { Work(); });
   }
 
@@ -438,7 +100,7 @@ class RedisGate final : public Gate {
   }
 
   void Admit(const Event& event, std::string_view user_id, AdmitCallback done) override {
-    if (Admission a; CachedSoldOut(event, user_id, &a)) return done(std::move(a));
+    if (Admission a; sold_out_.Answer(event, user_id, &a)) return done(std::move(a));
     Request r;
     r.event_id = event.id;
     r.user_id = std::string(user_id);
@@ -468,7 +130,7 @@ class RedisGate final : public Gate {
     if (r.type == REDIS_REPLY_NIL) return std::vector<std::int64_t>{};
     if (r.type == REDIS_REPLY_ERROR) return ErrorReplyStatus(r);
     if (r.type != REDIS_REPLY_STRING) return Status::Internal("redis gate: HGET reply");
-    return ParseHeld(ReplyText(r));
+    return redis::ParseHeld(ReplyText(r));
   }
 
   Result<std::int64_t> AdmittedCount(const Event& event) override {
@@ -484,7 +146,7 @@ class RedisGate final : public Gate {
   Status Forget(const Event& event) override {
     EventKeys keys(event.id);
     auto replies = Exchange({Argv{"DEL", keys.count, keys.next, keys.users, keys.free}});
-    ForgetSoldOut(event.id);
+    sold_out_.Forget(event.id);
     if (!replies.ok()) return replies.status();
     const redisReply& r = *replies->front();
     return r.type == REDIS_REPLY_ERROR ? ErrorReplyStatus(r) : Status::Ok();
@@ -538,7 +200,7 @@ class RedisGate final : public Gate {
 
   void Finish(Request& r) {
     if (r.release) {
-      if (r.released.ok()) ForgetSoldOut(r.event_id);
+      if (r.released.ok()) sold_out_.Forget(r.event_id);
       if (r.release_done) r.release_done(std::move(r.released));
       return;
     }
@@ -549,10 +211,7 @@ class RedisGate final : public Gate {
   }
 
   void Work() {
-    sigset_t block;
-    sigemptyset(&block);
-    sigaddset(&block, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &block, nullptr);  // see SigpipeBlock
+    redis::BlockSigpipeOnThisThread();  // for the worker's whole life: see SigpipeBlock
     ContextPtr connection;
     milliseconds backoff = kMinBackoff;
     Clock::time_point next_attempt{};
@@ -587,7 +246,7 @@ class RedisGate final : public Gate {
       }
     }
     if (live.empty()) return;
-    if (connection != nullptr && !StillOpen(connection.get())) connection.reset();
+    if (connection != nullptr && !redis::StillOpen(connection.get())) connection.reset();
     if (connection == nullptr) {
       // Why fail at once instead of waiting out the backoff: callers must hear
       // 503 within the timeout, and a fresh batch will try again soon enough.
@@ -596,7 +255,7 @@ class RedisGate final : public Gate {
         for (auto* r : live) Fail(*r, Status::Unavailable("redis gate: reconnecting to redis"));
         return;
       }
-      auto c = Connect(address_, options_.timeout, nullptr);
+      auto c = ConnectWithScripts(address_, options_.timeout, nullptr);
       if (!c.ok()) {
         last_failure_of_this_worker = Clock::now().time_since_epoch().count();
         next_attempt = Clock::now() + backoff;
@@ -618,7 +277,7 @@ class RedisGate final : public Gate {
     // means the script did not run, so loading it again and retrying cannot
     // decide anything twice.
     ScriptShas loaded;
-    if (Status s = LoadScripts(connection.get(), &loaded); !s.ok()) {
+    if (Status s = redis::LoadScripts(connection.get(), &loaded); !s.ok()) {
       for (auto* r : noscript) Fail(*r, s);
       if (connection->err != 0) connection.reset();
       return;
@@ -634,33 +293,28 @@ class RedisGate final : public Gate {
                 std::vector<Request*>* noscript) {
     std::size_t appended = 0;
     for (auto* r : requests) {
-      EventKeys keys(r->event_id);
-      Argv cmd;
-      if (r->release) {
-        cmd.Add("EVALSHA").Add(shas_.release).Add(3).Add(keys.count).Add(keys.users);
-        cmd.Add(keys.free).Add(r->user_id).Add(r->seq);
-      } else {
-        cmd.Add("EVALSHA").Add(shas_.admit).Add(4).Add(keys.count).Add(keys.next);
-        cmd.Add(keys.users).Add(keys.free).Add(r->user_id).Add(r->total).Add(r->per_user);
-      }
+      const EventKeys keys(r->event_id);
+      const Argv cmd = r->release
+                           ? redis::ReleaseCommand(shas_, keys, r->user_id, r->seq)
+                           : redis::AdmitCommand(shas_, keys, r->user_id, r->total, r->per_user);
       if (!cmd.AppendTo(c)) break;
       ++appended;
     }
     for (std::size_t i = 0; i < requests.size(); ++i) {
       void* raw = nullptr;
       if (i >= appended || redisGetReply(c, &raw) != REDIS_OK) {
-        const Status s = ConnectionError(c, "gate");
+        const Status s = redis::ConnectionError(c, "gate");
         for (std::size_t j = i; j < requests.size(); ++j) Fail(*requests[j], s);
         return false;
       }
       ReplyPtr reply(static_cast<redisReply*>(raw));
       Request& r = *requests[i];
-      if (reply->type == REDIS_REPLY_ERROR && ReplyText(*reply).substr(0, 8) == "NOSCRIPT") {
+      if (redis::IsNoScript(*reply)) {
         noscript->push_back(&r);
       } else if (r.release) {
-        r.released = DecodeRelease(*reply);
+        r.released = redis::DecodeRelease(*reply);
       } else {
-        r.admission.emplace(DecodeAdmission(*reply));
+        r.admission.emplace(redis::DecodeAdmission(*reply));
       }
     }
     return true;
@@ -674,12 +328,12 @@ class RedisGate final : public Gate {
   // arrived). A timeout is not retried: it would only double the wait.
   Result<std::vector<ReplyPtr>> Exchange(const std::vector<Argv>& commands) {
     std::lock_guard lock(control_mu_);
-    SigpipeBlock no_sigpipe;
+    redis::SigpipeBlock no_sigpipe;
     for (int attempt = 0;; ++attempt) {
-      if (control_ != nullptr && !StillOpen(control_.get())) control_.reset();
+      if (control_ != nullptr && !redis::StillOpen(control_.get())) control_.reset();
       const bool fresh = control_ == nullptr;
       if (fresh) {
-        auto c = Connect(address_, options_.timeout, nullptr);
+        auto c = ConnectWithScripts(address_, options_.timeout, nullptr);
         if (!c.ok()) return c.status();
         control_ = std::move(c).value();
       }
@@ -704,70 +358,24 @@ class RedisGate final : public Gate {
       const int err = errno;
       const bool closed = c->err == REDIS_ERR_EOF ||
                           (c->err == REDIS_ERR_IO && (err == ECONNRESET || err == EPIPE));
-      Status s = ConnectionError(c, "control");
+      Status s = redis::ConnectionError(c, "control");
       control_.reset();
       if (fresh || !closed || attempt > 0) return s;
     }
   }
 
-  // The sold-out short-circuit answers exactly what the script would: a user
-  // who holds per_user coupons hears already_issued (with the seqs), everyone
-  // else sold_out. So the cache keeps, with the flag, the event's holders as
-  // read from Redis when it sold out (at most kMaxCachedHolders of them).
-  bool CachedSoldOut(const Event& event, std::string_view user_id, Admission* a) {
-    if (options_.sold_out_cache.count() <= 0) return false;
-    std::lock_guard lock(cache_mu_);
-    auto it = sold_out_.find(event.id);
-    if (it == sold_out_.end()) return false;
-    if (Clock::now() >= it->second.until) {
-      it->second.until = {};  // expired: the next answer comes from the script
-      return false;
-    }
-    auto held = it->second.holders->find(std::string(user_id));
-    if (held != it->second.holders->end() &&
-        held->second.size() >= static_cast<std::size_t>(event.per_user)) {
-      a->verdict = AdmitVerdict::kAlreadyIssued;
-      a->held_seqs = held->second;
-    } else {
-      a->verdict = AdmitVerdict::kSoldOut;
-    }
-    return true;
-  }
-
-  // Why a short TTL is safe: an event's gate only moves toward sold-out; it
-  // opens again only by a release (a failed log write, here or in another API
-  // process) or a rebuild. A local release drops the flag at once; one
-  // elsewhere is noticed within the TTL, and until then a freed slot merely
-  // waits a little for its next taker. Nothing is ever over-issued.
   // The holders are re-read each time the flag is set again after it expired
   // (so at most once per TTL and process); the read runs on the control
   // connection, in the calling worker, so it delays that worker's pipeline a
-  // moment.
+  // moment. Events larger than kMaxCachedHolders are never flagged.
   void RememberSoldOut(const std::string& event_id, std::int64_t total) {
-    if (options_.sold_out_cache.count() <= 0 || total > kMaxCachedHolders) return;
+    if (!sold_out_.enabled() || total > kMaxCachedHolders) return;
     const auto now = Clock::now();
-    {
-      std::lock_guard lock(cache_mu_);
-      auto it = sold_out_.find(event_id);
-      if (it != sold_out_.end() && now < it->second.until) {
-        it->second.until = now + options_.sold_out_cache;
-        return;
-      }
-    }
+    if (sold_out_.Extend(event_id, now)) return;
     auto holders = ReadHolders(event_id);
     if (!holders.ok()) return;  // no short-circuit: every answer from the script
-    std::lock_guard lock(cache_mu_);
-    if (sold_out_.size() >= kMaxSoldOutEntries) sold_out_.clear();
-    sold_out_[event_id] = SoldOut{now + options_.sold_out_cache,
-                                  std::make_shared<const Holders>(std::move(holders).value())};
+    sold_out_.Remember(event_id, std::move(holders).value(), now);
   }
-
-  void ForgetSoldOut(const std::string& event_id) {
-    std::lock_guard lock(cache_mu_);
-    sold_out_.erase(event_id);
-  }
-
-  using Holders = std::unordered_map<std::string, std::vector<std::int64_t>>;
 
   Result<Holders> ReadHolders(const std::string& event_id) {
     EventKeys keys(event_id);
@@ -787,33 +395,28 @@ class RedisGate final : public Gate {
       const redisReply& fields = *r.element[1];
       for (std::size_t i = 0; i + 1 < fields.elements; i += 2) {
         holders[std::string(ReplyText(*fields.element[i]))] =
-            ParseHeld(ReplyText(*fields.element[i + 1]));  // HSCAN may repeat a field
+            redis::ParseHeld(ReplyText(*fields.element[i + 1]));  // HSCAN may repeat a field
       }
     } while (cursor != "0");
     return holders;
   }
-
-  struct SoldOut {
-    Clock::time_point until;  // trusted until then; {} once expired
-    std::shared_ptr<const Holders> holders;
-  };
 
   const RedisGateOptions options_;
   const RedisAddress address_;
   const ScriptShas shas_;  // constant: a script's SHA1 depends on its text only
 
   std::mutex mu_;
-  std::condition_variable ready_;
-  std::deque<Request> queue_;  // bounded by options_.max_queued (x2 for releases)
-  bool stopping_ = false;
-  std::vector<std::thread> workers_;
+  std::condition_variable ready_;  // workers: something queued or stopping
+  // guarded by mu_; bounded by options_.max_queued (x2 for releases)
+  std::deque<Request> queue_;
+  bool stopping_ = false;                    // guarded by mu_
+  std::vector<std::thread> workers_;         // set by the constructor, joined by the destructor
   std::atomic<Clock::rep> connected_at_{0};  // last successful worker connect
 
   std::mutex control_mu_;
   ContextPtr control_;  // guarded by control_mu_
 
-  std::mutex cache_mu_;
-  std::unordered_map<std::string, SoldOut> sold_out_;
+  redis::SoldOutCache sold_out_;  // guards itself
 };
 
 Result<GateSnapshot> RedisGate::Snapshot(const Event& event) {
@@ -853,8 +456,9 @@ Result<GateSnapshot> RedisGate::Snapshot(const Event& event) {
                                            : Status::Internal("redis gate: ZRANGE reply");
       }
       for (std::size_t i = 0; i < r.elements; ++i) {
-        std::int64_t seq = 0;
-        if (ParseInt(ReplyText(*r.element[i]), &seq)) snap.free_seqs.push_back(seq);
+        if (std::optional<std::int64_t> seq = ParseInt64(ReplyText(*r.element[i]))) {
+          snap.free_seqs.push_back(*seq);
+        }
       }
       if (r.elements < kChunk) break;
     }
@@ -873,33 +477,13 @@ Result<GateSnapshot> RedisGate::Snapshot(const Event& event) {
 }
 
 Status RedisGate::Rebuild(const Event& event, const std::vector<Issuance>& issuances) {
+  auto input = CheckRebuildInput(event, issuances, RebuildRules{});
+  if (!input.ok()) return input.status();
+  const std::set<std::int64_t>& held = input->held_seqs;
+  const std::int64_t max_seq = input->max_seq;
   // user -> (user_seq -> seq), ordered so stored values are deterministic.
   std::map<std::string, std::map<std::int32_t, std::int64_t>> users;
-  std::set<std::int64_t> held;
-  std::int64_t max_seq = 0;
-  for (const auto& i : issuances) {
-    if (i.event_id != event.id) {
-      return Status::Invalid("rebuild: issuance of event '" + i.event_id + "' given for '" +
-                             event.id + "'");
-    }
-    if (i.seq < 1 || i.seq > event.total) {
-      return Status::Invalid("rebuild: seq " + std::to_string(i.seq) + " outside 1.." +
-                             std::to_string(event.total));
-    }
-    if (i.user_seq < 1) return Status::Invalid("rebuild: user_seq below 1");
-    if (!held.insert(i.seq).second) {
-      return Status::Invalid("rebuild: seq " + std::to_string(i.seq) + " given twice");
-    }
-    if (!users[i.user_id].emplace(i.user_seq, i.seq).second) {
-      return Status::Invalid("rebuild: user '" + i.user_id + "' has user_seq " +
-                             std::to_string(i.user_seq) + " twice");
-    }
-    max_seq = std::max(max_seq, i.seq);
-  }
-  if (max_seq - static_cast<std::int64_t>(held.size()) > kMaxFreeOnRebuild) {
-    return Status::Invalid("rebuild: more than " + std::to_string(kMaxFreeOnRebuild) +
-                           " free seqs below the highest one");
-  }
+  for (const auto& i : issuances) users[i.user_id].emplace(i.user_seq, i.seq);
 
   EventKeys keys(event.id);
   // One MULTI/EXEC: other clients see the old state or the new one, never a
@@ -936,7 +520,7 @@ Status RedisGate::Rebuild(const Event& event, const std::vector<Issuance>& issua
   tx.push_back(Argv{"EXEC"});
 
   auto replies = Exchange(tx);
-  ForgetSoldOut(event.id);
+  sold_out_.Forget(event.id);
   if (!replies.ok()) return replies.status();
   for (const auto& r : *replies) {
     if (r->type == REDIS_REPLY_ERROR) return ErrorReplyStatus(*r);
@@ -954,11 +538,11 @@ Result<std::unique_ptr<Gate>> OpenRedisGate(const RedisGateOptions& options) {
   }
   if (options.timeout.count() <= 0) return Status::Invalid("redis gate: timeout must be > 0");
   if (options.max_queued < 1) return Status::Invalid("redis gate: max_queued must be >= 1");
-  auto address = ParseRedisUrl(options.url);
+  auto address = redis::ParseRedisUrl(options.url);
   if (!address.ok()) return address.status();
   ScriptShas shas;
-  SigpipeBlock no_sigpipe;
-  auto control = Connect(*address, options.timeout, &shas);
+  redis::SigpipeBlock no_sigpipe;
+  auto control = ConnectWithScripts(*address, options.timeout, &shas);
   if (!control.ok()) return control.status();
   return std::unique_ptr<Gate>(
       new RedisGate(options, std::move(address).value(), std::move(control).value(), shas));

@@ -11,6 +11,17 @@
 // Invariants (kept by the scripts, which Redis runs atomically): count = number
 // of (user, seq) pairs in users; every seq in 1..next is either held by exactly
 // one user or in free; count <= total.
+//
+// Thread safety (adds to gate.h):
+//   - Admit, Release: may be called concurrently from any thread; they only
+//     queue (a full queue answers Unavailable at once).
+//   - SeqsOfUser, AdmittedCount, Snapshot, Rebuild, Forget, Health: may be
+//     called concurrently from any thread; they share one control connection,
+//     so they run one at a time.
+//   - callbacks: run on one of the `connections` worker threads, one after
+//     another for a pipelined batch (a slow one delays the rest); inline on
+//     the calling thread when answered at once (cached sold-out flag, full
+//     queue); on the destroying thread for requests still queued then.
 #pragma once
 
 #include <chrono>

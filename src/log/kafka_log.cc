@@ -1,10 +1,11 @@
-// KafkaLog on librdkafka's C API (see kafka_log.h for the contract).
+// KafkaLog on librdkafka's C API (see kafka_log.h for the contract). The
+// record format is in kafka_record.h, the consumer-group reader in
+// kafka_reader.h, the librdkafka handles and admin calls in kafka_client.h.
 //
 // Threads: one poll thread serves the producer's callbacks (delivery reports
 // answer appends, error_cb notices when every broker is down); one monitor
 // thread probes the cluster while it is down so appends come back by
-// themselves, and replaces the producer after a fatal error. A LogReader is
-// used by one thread at a time (the consumer's).
+// themselves, and replaces the producer after a fatal error.
 //
 // Fatal errors: an idempotent producer that lost track of its sequence
 // numbers is unusable for good (librdkafka raises ERR__FATAL). Debian's
@@ -14,12 +15,6 @@
 // and purges the old one: its queued records are answered not persisted (the
 // issuer frees their slots), its in-flight ones possibly persisted (the
 // issuer resends them). Appends between the error and the swap are refused.
-//
-// Record format, version 1 (small, text, readable with any Kafka tool):
-//   key   = event_id '\0' user_id        (same key → same partition → order)
-//   value = "1|event_id|user_id|seq|user_seq|issued_at"
-// coupon_id is not stored: it is CouponId(event_id, seq). Ids never contain
-// '|' (IsValidId), and a record that does not parse is skipped, never fatal.
 #include "log/kafka_log.h"
 
 #include <librdkafka/rdkafka.h>
@@ -27,402 +22,39 @@
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "core/durations.h"
+#include "log/kafka_client.h"
+#include "log/kafka_reader.h"
+#include "log/kafka_record.h"
 
 namespace firstcome {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using kafka::ConfPtr;
+using kafka::DecodeMessage;
+using kafka::EncodeKey;
+using kafka::EncodeValue;
+using kafka::KeyHasEvent;
+using kafka::ListPtr;
+using kafka::MessagePtr;
+using kafka::NewHandle;
+using kafka::SetAll;
+using kafka::TopicMetadata;
 using std::chrono::milliseconds;
 
-constexpr std::string_view kRecordVersion = "1";
 // Health answers are reused this long so /healthz stays cheap.
 constexpr milliseconds kHealthCacheFor{1000};
 constexpr milliseconds kProbeTimeout{500};
-
-int Ms(milliseconds d) {
-  return static_cast<int>(std::clamp<milliseconds::rep>(d.count(), 0, 1'000'000'000));
-}
-
-int RemainingMs(Clock::time_point deadline) {
-  return Ms(std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
-}
-
-// ---- record encoding ----
-
-std::string EncodeKey(const Issuance& i) {
-  std::string key = i.event_id;
-  key.push_back('\0');
-  key += i.user_id;
-  return key;
-}
-
-std::string EncodeValue(const Issuance& i) {
-  std::string v;
-  v.reserve(i.event_id.size() + i.user_id.size() + 48);
-  v += kRecordVersion;
-  v += '|';
-  v += i.event_id;
-  v += '|';
-  v += i.user_id;
-  v += '|';
-  v += std::to_string(i.seq);
-  v += '|';
-  v += std::to_string(i.user_seq);
-  v += '|';
-  v += std::to_string(i.issued_at);
-  return v;
-}
-
-template <class Int>
-bool ParseInt(std::string_view text, Int* out) {
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
-  return ec == std::errc() && end == text.data() + text.size() && !text.empty();
-}
-
-std::optional<Issuance> DecodeValue(std::string_view v) {
-  std::string_view fields[6];
-  std::size_t n = 0;
-  while (n < 6) {
-    std::size_t bar = v.find('|');
-    fields[n++] = v.substr(0, bar);
-    if (bar == std::string_view::npos) break;
-    v.remove_prefix(bar + 1);
-  }
-  if (n != 6 || fields[0] != kRecordVersion) return std::nullopt;
-  // The last field must not hide further separators.
-  if (fields[5].find('|') != std::string_view::npos) return std::nullopt;
-  Issuance i;
-  i.event_id = std::string(fields[1]);
-  i.user_id = std::string(fields[2]);
-  if (!IsValidId(i.event_id) || !IsValidId(i.user_id)) return std::nullopt;
-  if (!ParseInt(fields[3], &i.seq) || !ParseInt(fields[4], &i.user_seq) ||
-      !ParseInt(fields[5], &i.issued_at) || i.seq < 1 || i.user_seq < 1) {
-    return std::nullopt;
-  }
-  i.coupon_id = CouponId(i.event_id, i.seq);
-  return i;
-}
-
-std::optional<Issuance> DecodeMessage(const rd_kafka_message_t* m) {
-  if (m->payload == nullptr) return std::nullopt;
-  return DecodeValue(std::string_view(static_cast<const char*>(m->payload), m->len));
-}
-
-bool KeyHasEvent(const rd_kafka_message_t* m, std::string_view event_id) {
-  if (m->key == nullptr || m->key_len <= event_id.size()) return false;
-  std::string_view key(static_cast<const char*>(m->key), m->key_len);
-  return key.substr(0, event_id.size()) == event_id && key[event_id.size()] == '\0';
-}
-
-// ---- librdkafka plumbing ----
-
-struct ConfDeleter {
-  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
-};
-using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
-struct QueueDeleter {
-  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
-};
-using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
-struct EventDeleter {
-  void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
-};
-using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
-struct ListDeleter {
-  void operator()(rd_kafka_topic_partition_list_t* l) const {
-    rd_kafka_topic_partition_list_destroy(l);
-  }
-};
-using ListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, ListDeleter>;
-struct MetadataDeleter {
-  void operator()(const rd_kafka_metadata_t* m) const { rd_kafka_metadata_destroy(m); }
-};
-using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
-
-Status Set(rd_kafka_conf_t* conf, const char* key, const std::string& value) {
-  char err[512];
-  if (rd_kafka_conf_set(conf, key, value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-    return Status::Invalid(std::string("kafka: ") + key + "=" + value + ": " + err);
-  }
-  return Status::Ok();
-}
-
-Status SetAll(rd_kafka_conf_t* conf,
-              std::initializer_list<std::pair<const char*, std::string>> settings) {
-  for (const auto& [key, value] : settings) {
-    if (Status s = Set(conf, key, value); !s.ok()) return s;
-  }
-  return Status::Ok();
-}
-
-// librdkafka prints to stderr by default; route it through our logger.
-void LogToSpdlog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
-  if (level <= 3) {
-    spdlog::warn("kafka {}: {}", fac, buf);
-  } else if (level <= 5) {
-    spdlog::info("kafka {}: {}", fac, buf);
-  } else {
-    spdlog::debug("kafka {}: {}", fac, buf);
-  }
-}
-
-Result<rd_kafka_t*> NewHandle(rd_kafka_type_t type, ConfPtr conf) {
-  rd_kafka_conf_set_log_cb(conf.get(), LogToSpdlog);
-  char err[512];
-  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), err, sizeof err);
-  if (rk == nullptr) return Status::Invalid(std::string("kafka: ") + err);
-  conf.release();  // owned by rk now
-  return rk;
-}
-
-// The topic's metadata; ok only when a broker answered and the topic has
-// partitions. Blocks at most `timeout`.
-Result<MetadataPtr> TopicMetadata(rd_kafka_t* rk, rd_kafka_topic_t* topic, milliseconds timeout) {
-  const rd_kafka_metadata_t* raw = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, topic, &raw, Ms(timeout));
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return Status::Unavailable(std::string("kafka: metadata: ") + rd_kafka_err2str(err));
-  }
-  MetadataPtr md(raw);
-  if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR ||
-      md->topics[0].partition_cnt < 1) {
-    return Status::Unavailable(std::string("kafka: topic not ready: ") +
-                               rd_kafka_err2str(md->topic_cnt == 1
-                                                    ? md->topics[0].err
-                                                    : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
-  }
-  return md;
-}
-
-Status CreateTopic(rd_kafka_t* rk, const std::string& topic, int partitions, milliseconds timeout) {
-  char err[512];
-  rd_kafka_NewTopic_t* new_topic =
-      rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof err);
-  if (new_topic == nullptr) return Status::Invalid(std::string("kafka: topic: ") + err);
-  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_request_timeout(opts, Ms(timeout), err, sizeof err);
-  rd_kafka_AdminOptions_set_operation_timeout(opts, Ms(timeout), err, sizeof err);
-  QueuePtr queue(rd_kafka_queue_new(rk));
-  rd_kafka_CreateTopics(rk, &new_topic, 1, opts, queue.get());
-  rd_kafka_AdminOptions_destroy(opts);
-  rd_kafka_NewTopic_destroy(new_topic);
-
-  // Why a margin: the request's own timeout fires first and says what happened.
-  EventPtr ev(rd_kafka_queue_poll(queue.get(), Ms(timeout + milliseconds(1000))));
-  if (!ev) return Status::Unavailable("kafka: topic creation timed out");
-  if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return Status::Unavailable(std::string("kafka: create topic: ") +
-                               rd_kafka_event_error_string(ev.get()));
-  }
-  const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(ev.get());
-  std::size_t n = 0;
-  const rd_kafka_topic_result_t** results =
-      result ? rd_kafka_CreateTopics_result_topics(result, &n) : nullptr;
-  for (std::size_t k = 0; k < n; ++k) {
-    rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[k]);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-      const char* msg = rd_kafka_topic_result_error_string(results[k]);
-      return Status::Unavailable(std::string("kafka: create topic: ") +
-                                 (msg ? msg : rd_kafka_err2str(e)));
-    }
-  }
-  return Status::Ok();
-}
-
-// ---- reader ----
-
-// A consumer-group member. Tracks, per partition, where the records Poll
-// handed out start and end, so Commit and Rewind need no broker round trip to
-// know what to do.
-class KafkaReader : public LogReader {
- public:
-  KafkaReader(rd_kafka_t* rk, std::string topic, milliseconds timeout)
-      : rk_(rk), topic_(std::move(topic)), timeout_(timeout) {}
-
-  ~KafkaReader() override {
-    // Leave the group now (so another member gets the partitions at once),
-    // bounded: close asynchronously and serve its queue until a deadline.
-    QueuePtr queue(rd_kafka_queue_new(rk_));
-    if (rd_kafka_error_t* e = rd_kafka_consumer_close_queue(rk_, queue.get()); e != nullptr) {
-      rd_kafka_error_destroy(e);
-    } else {
-      auto deadline = Clock::now() + timeout_;
-      while (!rd_kafka_consumer_closed(rk_) && Clock::now() < deadline) {
-        EventPtr ev(rd_kafka_queue_poll(queue.get(), 100));
-        if (ev && rd_kafka_event_type(ev.get()) == RD_KAFKA_EVENT_REBALANCE) {
-          // Eager protocol: a rebalance during close is always a revoke.
-          rd_kafka_assign(rk_, nullptr);
-        }
-      }
-    }
-    queue.reset();
-    rd_kafka_destroy_flags(rk_, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-  }
-
-  Result<std::vector<Issuance>> Poll(std::size_t max_records, milliseconds wait) override {
-    std::vector<Issuance> out;
-    if (max_records == 0) return out;
-    auto deadline = Clock::now() + wait;
-    while (out.size() < max_records) {
-      // Wait for the first record only; then take what is already fetched.
-      int timeout = out.empty() ? RemainingMs(deadline) : 0;
-      rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_, timeout);
-      if (m == nullptr) {
-        if (!out.empty() || Clock::now() >= deadline) break;
-        continue;
-      }
-      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        // Consumer errors are informational (the client retries by itself)
-        // unless fatal.
-        std::string what = rd_kafka_message_errstr(m);
-        rd_kafka_resp_err_t err = m->err;
-        rd_kafka_message_destroy(m);
-        if (err == RD_KAFKA_RESP_ERR__FATAL) return Status::Unavailable("kafka consumer: " + what);
-        spdlog::debug("kafka consumer: {}", what);
-        continue;
-      }
-      auto issuance = DecodeMessage(m);
-      first_uncommitted_.try_emplace(m->partition, m->offset);
-      next_[m->partition] = m->offset + 1;
-      if (issuance) {
-        out.push_back(std::move(*issuance));
-      } else {
-        spdlog::warn("kafka consumer: skipped an unreadable record at {}[{}]@{}", topic_,
-                     m->partition, m->offset);
-      }
-      rd_kafka_message_destroy(m);
-    }
-    return out;
-  }
-
-  Status Commit() override {
-    DropUnassigned();
-    if (next_.empty()) return Status::Ok();
-    ListPtr offsets(rd_kafka_topic_partition_list_new(static_cast<int>(next_.size())));
-    for (const auto& [partition, offset] : next_) {
-      rd_kafka_topic_partition_list_add(offsets.get(), topic_.c_str(), partition)->offset = offset;
-    }
-    // rd_kafka_commit(sync) has no timeout of its own: commit through a queue
-    // and wait on it with ours.
-    QueuePtr queue(rd_kafka_queue_new(rk_));
-    rd_kafka_resp_err_t err =
-        rd_kafka_commit_queue(rk_, offsets.get(), queue.get(), nullptr, nullptr);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return Status::Unavailable(std::string("kafka commit: ") + rd_kafka_err2str(err));
-    }
-    EventPtr ev(rd_kafka_queue_poll(queue.get(), Ms(timeout_)));
-    if (!ev) return Status::Unavailable("kafka commit: timed out");
-    if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return Status::Unavailable(std::string("kafka commit: ") +
-                                 rd_kafka_event_error_string(ev.get()));
-    }
-    if (const rd_kafka_topic_partition_list_t* result =
-            rd_kafka_event_topic_partition_list(ev.get())) {
-      for (int k = 0; k < result->cnt; ++k) {
-        if (result->elems[k].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          return Status::Unavailable(std::string("kafka commit: partition ") +
-                                     std::to_string(result->elems[k].partition) + ": " +
-                                     rd_kafka_err2str(result->elems[k].err));
-        }
-      }
-    }
-    for (const auto& [partition, offset] : next_) committed_[partition] = offset;
-    next_.clear();
-    first_uncommitted_.clear();
-    return Status::Ok();
-  }
-
-  Status Rewind() override {
-    if (first_uncommitted_.empty()) return Status::Ok();
-    ListPtr seek(rd_kafka_topic_partition_list_new(static_cast<int>(first_uncommitted_.size())));
-    for (const auto& [partition, offset] : first_uncommitted_) {
-      rd_kafka_topic_partition_list_add(seek.get(), topic_.c_str(), partition)->offset = offset;
-    }
-    // Seeking also drops what was already fetched past that point.
-    rd_kafka_error_t* e = rd_kafka_seek_partitions(rk_, seek.get(), Ms(timeout_));
-    if (e != nullptr) {
-      std::string what = rd_kafka_error_string(e);
-      rd_kafka_error_destroy(e);
-      return Status::Unavailable("kafka rewind: " + what);
-    }
-    // A partition that is no longer ours needs no seek: its new owner starts
-    // from the committed offset anyway.
-    next_.clear();
-    first_uncommitted_.clear();
-    return Status::Ok();
-  }
-
-  // After a rebalance took partitions away, their positions are another
-  // member's business (it starts from the committed offset): committing them
-  // would fail every later commit.
-  void DropUnassigned() {
-    rd_kafka_topic_partition_list_t* raw = nullptr;
-    if (rd_kafka_assignment(rk_, &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    ListPtr assigned(raw);
-    std::set<std::int32_t> mine;
-    for (int k = 0; k < assigned->cnt; ++k) mine.insert(assigned->elems[k].partition);
-    std::erase_if(next_, [&](const auto& kv) { return !mine.contains(kv.first); });
-    std::erase_if(first_uncommitted_, [&](const auto& kv) { return !mine.contains(kv.first); });
-  }
-
-  std::int64_t Lag() override {
-    rd_kafka_topic_partition_list_t* raw = nullptr;
-    if (rd_kafka_assignment(rk_, &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return -1;
-    ListPtr assigned(raw);
-    if (assigned->cnt == 0) return -1;
-    // Committed offsets this reader does not know yet are asked for once.
-    ListPtr unknown(rd_kafka_topic_partition_list_new(assigned->cnt));
-    for (int k = 0; k < assigned->cnt; ++k) {
-      if (!committed_.contains(assigned->elems[k].partition)) {
-        rd_kafka_topic_partition_list_add(unknown.get(), topic_.c_str(),
-                                          assigned->elems[k].partition);
-      }
-    }
-    if (unknown->cnt > 0) {
-      if (rd_kafka_committed(rk_, unknown.get(), Ms(std::min(timeout_, milliseconds(1000)))) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return -1;
-      }
-      for (int k = 0; k < unknown->cnt; ++k) {
-        committed_[unknown->elems[k].partition] = unknown->elems[k].offset;  // may be INVALID
-      }
-    }
-    std::int64_t lag = 0;
-    for (int k = 0; k < assigned->cnt; ++k) {
-      std::int32_t p = assigned->elems[k].partition;
-      int64_t low = 0, high = 0;
-      // Cached from fetch responses: no request.
-      if (rd_kafka_get_watermark_offsets(rk_, topic_.c_str(), p, &low, &high) !=
-              RD_KAFKA_RESP_ERR_NO_ERROR ||
-          high < 0) {
-        return -1;
-      }
-      std::int64_t from = committed_[p] >= 0 ? committed_[p] : std::max<int64_t>(low, 0);
-      lag += std::max<std::int64_t>(high - from, 0);
-    }
-    return lag;
-  }
-
- private:
-  rd_kafka_t* rk_;
-  const std::string topic_;
-  const milliseconds timeout_;
-  std::map<std::int32_t, std::int64_t> next_;               // after the last record returned
-  std::map<std::int32_t, std::int64_t> first_uncommitted_;  // first returned since Commit
-  std::map<std::int32_t, std::int64_t> committed_;          // as known to this reader
-};
-
-// ---- the log ----
 
 // One librdkafka producer and its topic handle; replaced as a whole after a
 // fatal error. Users hold a shared_ptr for the length of a call.
@@ -452,7 +84,7 @@ class KafkaLog : public Log {
     if (std::shared_ptr<Producer> p = Current()) {
       // Answer every pending append before the callbacks' owners go away:
       // give in-flight records a chance, then fail the rest.
-      rd_kafka_flush(p->rk, Ms(std::min(options_.delivery_timeout, milliseconds(5000))));
+      rd_kafka_flush(p->rk, TimeoutMillis(std::min(options_.delivery_timeout, milliseconds(5000))));
       rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
       auto deadline = Clock::now() + milliseconds(2000);
       while (pending_.load() > 0 && Clock::now() < deadline) rd_kafka_poll(p->rk, 50);
@@ -470,14 +102,15 @@ class KafkaLog : public Log {
     monitor_ = std::thread([this] { MonitorLoop(); });
 
     auto deadline = Clock::now() + options_.open_timeout;
-    if (Status c = CreateTopic(p->rk, options_.topic, options_.partitions, options_.open_timeout);
+    if (Status c =
+            kafka::CreateTopic(p->rk, options_.topic, options_.partitions, options_.open_timeout);
         !c.ok()) {
       return c;
     }
     // Wait until the new topic's leaders are known, so the first appends and
     // scans do not race its creation.
     for (;;) {
-      auto md = TopicMetadata(p->rk, p->topic, milliseconds(std::max(RemainingMs(deadline), 1)));
+      auto md = TopicMetadata(p->rk, p->topic, milliseconds(std::max(MillisUntil(deadline), 1)));
       if (md.ok()) break;
       if (Clock::now() >= deadline) return md.status();
       std::this_thread::sleep_for(milliseconds(100));
@@ -569,7 +202,7 @@ class KafkaLog : public Log {
   }
 
   Status Flush(milliseconds timeout) override {
-    rd_kafka_resp_err_t err = rd_kafka_flush(Current()->rk, Ms(timeout));
+    rd_kafka_resp_err_t err = rd_kafka_flush(Current()->rk, TimeoutMillis(timeout));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return Status::Unavailable(std::string("kafka flush: ") + rd_kafka_err2str(err));
     }
@@ -586,37 +219,7 @@ class KafkaLog : public Log {
   }
 
   Result<std::unique_ptr<LogReader>> OpenReader(const std::string& group) override {
-    if (group.empty()) return Status::Invalid("kafka: a reader needs a group");
-    ConfPtr conf(rd_kafka_conf_new());
-    Status s = SetAll(conf.get(), {{"bootstrap.servers", options_.brokers},
-                                   {"client.id", "firstcome-consumer"},
-                                   {"group.id", group},
-                                   {"enable.auto.commit", "false"},
-                                   {"enable.auto.offset.store", "false"},
-                                   {"auto.offset.reset", "earliest"},
-                                   {"enable.partition.eof", "false"},
-                                   {"session.timeout.ms", "10000"},
-                                   {"heartbeat.interval.ms", "1000"},
-                                   // Low latency for small batches; big ones
-                                   // fill fetch.min.bytes at once anyway.
-                                   {"fetch.wait.max.ms", "50"},
-                                   {"reconnect.backoff.ms", "100"},
-                                   {"reconnect.backoff.max.ms", "1000"},
-                                   {"log.connection.close", "false"}});
-    if (!s.ok()) return s;
-    auto rk = NewHandle(RD_KAFKA_CONSUMER, std::move(conf));
-    if (!rk.ok()) return rk.status();
-    // Route the main queue to consumer_poll so one call serves everything.
-    rd_kafka_poll_set_consumer(*rk);
-    auto reader = std::make_unique<KafkaReader>(
-        *rk, options_.topic, std::max(options_.delivery_timeout, milliseconds(1000)));
-    ListPtr topics(rd_kafka_topic_partition_list_new(1));
-    rd_kafka_topic_partition_list_add(topics.get(), options_.topic.c_str(), RD_KAFKA_PARTITION_UA);
-    if (rd_kafka_resp_err_t err = rd_kafka_subscribe(*rk, topics.get());
-        err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return Status::Unavailable(std::string("kafka subscribe: ") + rd_kafka_err2str(err));
-    }
-    return std::unique_ptr<LogReader>(std::move(reader));
+    return kafka::OpenKafkaReader(options_, group);
   }
 
   Status Health() override {
@@ -763,7 +366,8 @@ class KafkaLog : public Log {
       const rd_kafka_metadata_t* raw = nullptr;
       // Any answer will do (even "unknown topic"): the question is whether a
       // broker is reachable.
-      rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, p->topic, &raw, Ms(kProbeTimeout));
+      rd_kafka_resp_err_t err =
+          rd_kafka_metadata(p->rk, 0, p->topic, &raw, TimeoutMillis(kProbeTimeout));
       if (raw != nullptr) rd_kafka_metadata_destroy(raw);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         MarkUp();
@@ -810,7 +414,7 @@ class KafkaLog : public Log {
     for (int p = 0; p < partitions; ++p) {
       int64_t low = 0, high = 0;
       rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-          rk.get(), options_.topic.c_str(), p, &low, &high, std::max(RemainingMs(deadline), 1));
+          rk.get(), options_.topic.c_str(), p, &low, &high, std::max(MillisUntil(deadline), 1));
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return Status::Unavailable(std::string("kafka scan: watermarks: ") + rd_kafka_err2str(err));
       }
@@ -824,12 +428,11 @@ class KafkaLog : public Log {
       return Status::Unavailable(std::string("kafka scan: assign: ") + rd_kafka_err2str(err));
     }
     while (!end.empty()) {
-      int timeout = RemainingMs(deadline);
+      int timeout = MillisUntil(deadline);
       if (timeout <= 0) return Status::Unavailable("kafka scan: timed out");
       rd_kafka_message_t* m = rd_kafka_consumer_poll(rk.get(), std::min(timeout, 500));
       if (m == nullptr) continue;
-      std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> msg(
-          m, rd_kafka_message_destroy);
+      const MessagePtr msg(m);
       auto it = end.find(m->partition);
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (it != end.end() && m->offset >= it->second) end.erase(it);
@@ -858,18 +461,19 @@ class KafkaLog : public Log {
   const KafkaLogOptions options_;
   std::mutex producer_mu_;
   std::shared_ptr<Producer> producer_;  // guarded by producer_mu_; set by Open
-  std::thread poller_;
-  std::thread monitor_;
+  std::thread poller_;                  // started by Open, joined by the destructor
+  std::thread monitor_;                 // started by Open, joined by the destructor
 
   std::mutex monitor_mu_;
-  std::condition_variable monitor_cv_;
-  bool stopping_ = false;  // guarded by monitor_mu_
+  std::condition_variable monitor_cv_;  // monitor: stopping, suspect_ or fatal_ set
+  bool stopping_ = false;               // guarded by monitor_mu_
 
-  std::atomic<std::size_t> pending_{0};
+  // Atomics, no lock: Append reads them on every call.
+  std::atomic<std::size_t> pending_{0};    // appends waiting for a delivery report
   std::atomic<bool> suspect_{false};       // librdkafka said every broker is down
   std::atomic<bool> brokers_down_{false};  // ... and a request confirmed it: refuse appends
   std::atomic<bool> fatal_{false};         // the producer failed; the monitor replaces it
-  std::atomic<std::int64_t> rebuilds_{0};
+  std::atomic<std::int64_t> rebuilds_{0};  // producers replaced so far
   std::mutex fatal_mu_;
   std::string fatal_reason_;  // guarded by fatal_mu_
 

@@ -14,6 +14,14 @@
 //   - A producer that hit a fatal error (lost idempotence sequence) is
 //     replaced by a new one within about a second; meanwhile appends are
 //     refused kNotPersisted and Health fails.
+//
+// Thread safety (adds to log.h):
+//   - every method: may be called concurrently from any thread.
+//   - callbacks: Append's `done` runs on the log's poll thread (delivery
+//     reports); on the monitor thread for the records of a producer it
+//     replaced; on a thread inside Flush or the destructor (both serve
+//     delivery reports too); or inline when refused before the record
+//     reaches librdkafka (above).
 #pragma once
 
 #include <chrono>

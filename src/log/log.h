@@ -10,6 +10,17 @@
 //   - A reader sees every durable record at least once; after Commit, records
 //     up to the last Poll are not delivered again to the same group.
 // Implementations: SqliteLog (src/log/sqlite_log.*), KafkaLog (src/log/kafka_log.*).
+//
+// Thread safety:
+//   - every Log method: may be called concurrently from any thread.
+//   - every LogReader method: from one thread at a time (a reader is not
+//     shared; readers of one log are independent of each other).
+//   - callbacks: Append's `done` runs exactly once, inline on the calling
+//     thread before Append returns when the append is refused at once, else
+//     on a log thread (each implementation says which); must not block and
+//     must not call Flush (it would wait for itself); may call Append.
+//     Scan's and ScanAll's `visit` run on the calling thread; may call back
+//     into the log.
 #pragma once
 
 #include <chrono>
@@ -57,8 +68,8 @@ class Log {
 
   virtual ~Log() = default;
 
-  // Hot path. Never blocks the caller on I/O; `done` runs exactly once, on a
-  // log thread, after the record is durable or has definitely failed.
+  // Hot path. Never blocks the caller on I/O; `done` runs exactly once, after
+  // the record is durable or has definitely failed (see Thread safety above).
   // Records of the same (event, user) keep their order.
   virtual void Append(const Issuance& issuance, AppendCallback done) = 0;
 

@@ -131,7 +131,7 @@ class CommitSignal {
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  std::uint64_t generation_ = 0;
+  std::uint64_t generation_ = 0;  // guarded by mu_
 };
 
 class SqliteLogReader final : public LogReader {
@@ -237,6 +237,8 @@ class SqliteLogReader final : public LogReader {
     return Status::Ok();
   }
 
+  // No lock: a reader is used by one thread at a time (log.h) and shares only
+  // signal_, which guards itself.
   std::string group_;
   std::shared_ptr<CommitSignal> signal_;
   Connection db_;
@@ -335,7 +337,8 @@ class SqliteLog final : public Log {
     Connection probe;
     if (Status s = probe.Open(options_.path, kHealthProbeBusyTimeout); !s.ok()) return s;
     if (Status s = probe.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-    probe.Exec("ROLLBACK");
+    // Best effort: the probe connection closes on return, which rolls back.
+    (void)probe.Exec("ROLLBACK");
     healthy_.store(true);
     return Status::Ok();
   }
@@ -447,22 +450,22 @@ class SqliteLog final : public Log {
 
   const SqliteLogOptions options_;
   std::shared_ptr<CommitSignal> signal_;
-  Connection db_;  // the writer's; used only by the writer thread after Open
-  Statement insert_;
+  Connection db_;     // the writer's; used only by the writer thread after Open
+  Statement insert_;  // on db_: writer thread only
   std::thread writer_;
   static constexpr milliseconds kCheckpointEvery{100};
-  Connection checkpoint_db_;  // the checkpointer's
+  Connection checkpoint_db_;  // the checkpointer's; checkpointer thread only
   std::thread checkpointer_;
-  std::atomic<bool> healthy_{true};
-  std::mutex probe_mu_;
+  std::atomic<bool> healthy_{true};  // did the last batch commit
+  std::mutex probe_mu_;              // one Health probe at a time (guards no member)
 
   std::mutex mu_;
   std::condition_variable work_cv_;        // writer: something queued or stopping
   std::condition_variable idle_cv_;        // Flush: pending_ dropped
   std::condition_variable checkpoint_cv_;  // checkpointer: stopping
-  std::deque<Pending> queue_;
-  std::size_t pending_ = 0;  // queued + being written
-  bool stopping_ = false;
+  std::deque<Pending> queue_;              // guarded by mu_
+  std::size_t pending_ = 0;                // guarded by mu_; queued + being written
+  bool stopping_ = false;                  // guarded by mu_
 };
 
 }  // namespace

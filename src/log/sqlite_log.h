@@ -1,6 +1,13 @@
 // SqliteLog: the embedded Log. A SQLite database in WAL mode with
 // synchronous=FULL; one writer thread group-commits every append that arrived
 // while the previous transaction was being written: one fsync serves many.
+//
+// Thread safety (adds to log.h):
+//   - every method: may be called concurrently from any thread.
+//   - callbacks: Append's `done` runs on the writer thread once its batch
+//     committed or failed (the next batch is written after the callbacks of
+//     this one returned), or inline when refused (too many pending, closing).
+//     on_commit runs on the writer thread too.
 #pragma once
 
 #include <chrono>

@@ -1,5 +1,7 @@
 #include "sqlite/sqlite_connection.h"
 
+#include "core/durations.h"
+
 namespace firstcome {
 
 Status SqliteConnection::Open(const std::string& path, std::chrono::milliseconds busy_timeout) {
@@ -7,7 +9,7 @@ Status SqliteConnection::Open(const std::string& path, std::chrono::milliseconds
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) return Error("open " + path, rc);
   sqlite3_extended_result_codes(db_, 1);
-  sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout.count()));
+  sqlite3_busy_timeout(db_, TimeoutMillis(busy_timeout));
   return Exec("PRAGMA synchronous=FULL");
 }
 

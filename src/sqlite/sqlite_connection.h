@@ -33,12 +33,15 @@ class SqliteConnection {
   // Rolls back the open transaction, if any (after a failed statement SQLite
   // may already have rolled it back by itself).
   void Rollback() {
-    if (InTransaction()) Exec("ROLLBACK");
+    // Best effort: callers roll back on the way out with the error that made
+    // them; should ROLLBACK fail too, the next BEGIN on this connection fails
+    // and reports it.
+    if (InTransaction()) (void)Exec("ROLLBACK");
   }
 
  private:
   std::string owner_;
-  sqlite3* db_ = nullptr;
+  sqlite3* db_ = nullptr;  // owned; no lock: see the top
 };
 
 }  // namespace firstcome

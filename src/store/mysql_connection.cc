@@ -8,6 +8,8 @@
 #include <cstring>
 #include <utility>
 
+#include "core/durations.h"
+
 namespace firstcome::mysql {
 
 namespace {
@@ -176,9 +178,9 @@ Result<std::unique_ptr<MysqlConnection>> MysqlConnection::Open(const Endpoint& e
   std::call_once(library_once, [] { mysql_library_init(0, nullptr, nullptr); });
   MYSQL* m = mysql_init(nullptr);
   if (m == nullptr) return Status::Internal("mysql: out of memory");
-  // The client timeouts have a granularity of one second; round up.
-  unsigned int seconds =
-      static_cast<unsigned int>(std::max<std::int64_t>(1, (e.timeout.count() + 999) / 1000));
+  // The client timeouts have a granularity of one second; round up (and 0
+  // would mean no timeout at all).
+  unsigned int seconds = static_cast<unsigned int>(std::max(1, TimeoutSeconds(e.timeout)));
   unsigned int protocol = MYSQL_PROTOCOL_TCP;  // never fall back to a local socket
   my_bool reconnect = 0;  // a silent reconnect would lose the transaction and statements
   mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &seconds);

@@ -67,6 +67,8 @@ struct Cell {
 };
 using Row = std::vector<Cell>;
 
+// Not thread-safe, and needs no lock: the pool lends it to one thread at a
+// time (a Lease).
 class MysqlConnection {
  public:
   static Result<std::unique_ptr<MysqlConnection>> Open(const Endpoint& endpoint);
@@ -108,7 +110,8 @@ class MysqlConnection {
 };
 
 // A fixed number of connection slots, opened lazily. Acquire waits at most the
-// endpoint's timeout for a free slot.
+// endpoint's timeout for a free slot. Thread-safe: Acquire and the Leases'
+// release may run concurrently on any threads (under mu_).
 class MysqlPool {
  public:
   MysqlPool(Endpoint endpoint, int size);
@@ -142,12 +145,13 @@ class MysqlPool {
 
   const Endpoint endpoint_;
   std::mutex mu_;
-  std::condition_variable free_cv_;
+  std::condition_variable free_cv_;  // Acquire: a slot was released
+  // guarded by mu_; a busy slot's connection is out on a Lease (not in conn)
   std::vector<Slot> slots_;
   // Bumped when any connection breaks. Why: when the server restarts, every
   // idle connection is dead too; retiring connections older than the last
   // break means one failed call per outage instead of one per pooled
-  // connection.
+  // connection. Guarded by mu_.
   std::uint64_t generation_ = 0;
 };
 

@@ -7,6 +7,14 @@
 // connection. A call that meets a dead or silent server returns kUnavailable;
 // its connection is dropped and a new one is opened by a later call, so the
 // same store object works again once the server is back.
+//
+// Thread safety (adds to store.h):
+//   - every method: may be called concurrently from any thread; up to
+//     `connections` calls run at once, each on a pooled connection of its
+//     own; a further call waits at most `timeout` for one, then fails
+//     Unavailable.
+//   - callbacks: ScanCoupons' `visit` runs between pages, with no connection
+//     held.
 #pragma once
 
 #include <chrono>

@@ -141,6 +141,7 @@ class Stmt {
 
 // The store's connections: errors read "sqlite store: ...", statements are
 // prepared once and cached.
+// No lock of its own: its owner's mutex guards it with its cache.
 class Connection : public SqliteConnection {
  public:
   Connection() : SqliteConnection("sqlite store") {}
@@ -505,9 +506,9 @@ class SqliteStore final : public Store {
 
   const SqliteStoreOptions options_;
   std::mutex write_mu_;
-  Connection write_;
+  Connection write_;  // guarded by write_mu_ (its statement cache too)
   std::mutex read_mu_;
-  Connection read_;
+  Connection read_;  // guarded by read_mu_ (its statement cache too)
 };
 
 }  // namespace

@@ -7,8 +7,13 @@
 // second row. A record that collides with a *different* row (same seq, other
 // user) is a conflict: it is reported as failed, never silently dropped.
 // Implementations: SqliteStore (src/store/sqlite_store.*), MysqlStore
-// (src/store/mysql_store.*). All calls are blocking and bounded by timeouts;
-// an implementation is safe to call from several threads.
+// (src/store/mysql_store.*). All calls are blocking and bounded by timeouts.
+//
+// Thread safety:
+//   - every Store method: may be called concurrently from any thread.
+//   - callbacks: ScanCoupons' `visit` runs on the calling thread, with no
+//     store lock or pooled connection held; may block (only the scan waits)
+//     and may call back into the store.
 #pragma once
 
 #include <cstdint>

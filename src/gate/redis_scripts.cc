@@ -1,0 +1,156 @@
+#include "gate/redis_scripts.h"
+
+#include <optional>
+#include <utility>
+
+#include "core/numbers.h"
+
+namespace firstcome::redis {
+
+namespace {
+
+// KEYS: count, next, users, free. ARGV: user, total, per_user.
+// Replies {0, seq, user_seq} admitted | {1, seq...} already_issued | {2} sold_out.
+// Order of checks: a user who holds per_user seqs hears already_issued even
+// after the event sold out. A user's entries are "seq:user_seq"; the new
+// user_seq is the lowest one the user does not hold, so a released user_seq is
+// reused (its issuance never became durable, so the store never saw it).
+constexpr char kAdmitScript[] = R"lua(
+local held = redis.call('HGET', KEYS[3], ARGV[1])
+local seqs, used, n = {}, {}, 0
+if held then
+  for s, u in string.gmatch(held, '(%d+):(%d+)') do
+    n = n + 1
+    seqs[n] = tonumber(s)
+    used[tonumber(u)] = true
+  end
+  if n >= tonumber(ARGV[3]) then
+    local reply = {1}
+    for i = 1, n do reply[i + 1] = seqs[i] end
+    return reply
+  end
+end
+local total = tonumber(ARGV[2])
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= total then return {2} end
+local seq
+local lowest = redis.call('ZRANGE', KEYS[4], 0, 0)
+if lowest[1] then
+  seq = tonumber(lowest[1])
+  redis.call('ZREM', KEYS[4], lowest[1])
+else
+  local top = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if top >= total then return {2} end
+  seq = top + 1
+  redis.call('SET', KEYS[2], seq)
+end
+local user_seq = 1
+while used[user_seq] do user_seq = user_seq + 1 end
+local entry = string.format('%d:%d', seq, user_seq)
+if held then entry = held .. ',' .. entry end
+redis.call('HSET', KEYS[3], ARGV[1], entry)
+redis.call('INCR', KEYS[1])
+return {0, seq, user_seq}
+)lua";
+
+// KEYS: count, users, free. ARGV: user, seq. Replies 1 released | 0 not held.
+constexpr char kReleaseScript[] = R"lua(
+local held = redis.call('HGET', KEYS[2], ARGV[1])
+if not held then return 0 end
+local kept, found = {}, false
+for s, u in string.gmatch(held, '(%d+):(%d+)') do
+  if not found and s == ARGV[2] then found = true else kept[#kept + 1] = s .. ':' .. u end
+end
+if not found then return 0 end
+if #kept == 0 then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+else
+  redis.call('HSET', KEYS[2], ARGV[1], table.concat(kept, ','))
+end
+redis.call('DECR', KEYS[1])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[2])
+return 1
+)lua";
+
+}  // namespace
+
+Status LoadScripts(redisContext* c, ScriptShas* shas) {
+  for (auto [body, sha] :
+       {std::pair{kAdmitScript, &shas->admit}, std::pair{kReleaseScript, &shas->release}}) {
+    auto reply = Call(c, Argv{"SCRIPT", "LOAD", body}, "script load");
+    if (!reply.ok()) return reply.status();
+    if ((*reply)->type == REDIS_REPLY_ERROR) return ErrorReplyStatus(**reply);
+    if ((*reply)->type != REDIS_REPLY_STRING) return Status::Internal("redis: SCRIPT LOAD reply");
+    *sha = std::string(ReplyText(**reply));
+  }
+  return Status::Ok();
+}
+
+Argv AdmitCommand(const ScriptShas& shas, const EventKeys& keys, std::string_view user_id,
+                  std::int64_t total, std::int32_t per_user) {
+  Argv cmd;
+  cmd.Add("EVALSHA").Add(shas.admit).Add(4).Add(keys.count).Add(keys.next);
+  cmd.Add(keys.users).Add(keys.free).Add(user_id).Add(total).Add(per_user);
+  return cmd;
+}
+
+Argv ReleaseCommand(const ScriptShas& shas, const EventKeys& keys, std::string_view user_id,
+                    std::int64_t seq) {
+  Argv cmd;
+  cmd.Add("EVALSHA").Add(shas.release).Add(3).Add(keys.count).Add(keys.users);
+  cmd.Add(keys.free).Add(user_id).Add(seq);
+  return cmd;
+}
+
+bool IsNoScript(const redisReply& r) {
+  return r.type == REDIS_REPLY_ERROR && ReplyText(r).substr(0, 8) == "NOSCRIPT";
+}
+
+Result<Admission> DecodeAdmission(const redisReply& r) {
+  if (r.type == REDIS_REPLY_ERROR) return ErrorReplyStatus(r);
+  auto bad = [] { return Status::Internal("redis gate: unexpected admit script reply"); };
+  if (r.type != REDIS_REPLY_ARRAY || r.elements < 1) return bad();
+  for (std::size_t i = 0; i < r.elements; ++i) {
+    if (r.element[i]->type != REDIS_REPLY_INTEGER) return bad();
+  }
+  Admission a;
+  switch (r.element[0]->integer) {
+    case 0:
+      if (r.elements != 3) return bad();
+      a.verdict = AdmitVerdict::kAdmitted;
+      a.seq = r.element[1]->integer;
+      a.user_seq = static_cast<std::int32_t>(r.element[2]->integer);
+      return a;
+    case 1:
+      a.verdict = AdmitVerdict::kAlreadyIssued;
+      for (std::size_t i = 1; i < r.elements; ++i) a.held_seqs.push_back(r.element[i]->integer);
+      return a;
+    case 2:
+      a.verdict = AdmitVerdict::kSoldOut;
+      return a;
+    default:
+      return bad();
+  }
+}
+
+Status DecodeRelease(const redisReply& r) {
+  if (r.type == REDIS_REPLY_ERROR) return ErrorReplyStatus(r);
+  if (r.type != REDIS_REPLY_INTEGER)
+    return Status::Internal("redis gate: unexpected release reply");
+  if (r.integer == 1) return Status::Ok();
+  return Status::NotFound("redis gate: the user does not hold that seq");
+}
+
+std::vector<std::int64_t> ParseHeld(std::string_view held) {
+  std::vector<std::int64_t> seqs;
+  while (!held.empty()) {
+    auto comma = held.find(',');
+    std::string_view entry = held.substr(0, comma);
+    held = comma == std::string_view::npos ? std::string_view() : held.substr(comma + 1);
+    if (std::optional<std::int64_t> seq = ParseInt64(entry.substr(0, entry.find(':')))) {
+      seqs.push_back(*seq);
+    }
+  }
+  return seqs;
+}
+
+}  // namespace firstcome::redis

@@ -1,0 +1,81 @@
+#include "log/kafka_record.h"
+
+#include <cstdint>
+#include <limits>
+
+#include "core/numbers.h"
+
+namespace firstcome::kafka {
+
+namespace {
+
+constexpr std::string_view kRecordVersion = "1";
+
+}  // namespace
+
+std::string EncodeKey(const Issuance& i) {
+  std::string key = i.event_id;
+  key.push_back('\0');
+  key += i.user_id;
+  return key;
+}
+
+std::string EncodeValue(const Issuance& i) {
+  std::string v;
+  v.reserve(i.event_id.size() + i.user_id.size() + 48);
+  v += kRecordVersion;
+  v += '|';
+  v += i.event_id;
+  v += '|';
+  v += i.user_id;
+  v += '|';
+  v += std::to_string(i.seq);
+  v += '|';
+  v += std::to_string(i.user_seq);
+  v += '|';
+  v += std::to_string(i.issued_at);
+  return v;
+}
+
+std::optional<Issuance> DecodeValue(std::string_view v) {
+  std::string_view fields[6];
+  std::size_t n = 0;
+  while (n < 6) {
+    std::size_t bar = v.find('|');
+    fields[n++] = v.substr(0, bar);
+    if (bar == std::string_view::npos) break;
+    v.remove_prefix(bar + 1);
+  }
+  if (n != 6 || fields[0] != kRecordVersion) return std::nullopt;
+  // The last field must not hide further separators.
+  if (fields[5].find('|') != std::string_view::npos) return std::nullopt;
+  Issuance i;
+  i.event_id = std::string(fields[1]);
+  i.user_id = std::string(fields[2]);
+  if (!IsValidId(i.event_id) || !IsValidId(i.user_id)) return std::nullopt;
+  const std::optional<std::int64_t> seq = ParseInt64(fields[3]);
+  const std::optional<std::int64_t> user_seq = ParseInt64(fields[4]);
+  const std::optional<std::int64_t> issued_at = ParseInt64(fields[5]);
+  if (!seq || !user_seq || !issued_at || *seq < 1 || *user_seq < 1 ||
+      *user_seq > std::numeric_limits<std::int32_t>::max()) {
+    return std::nullopt;
+  }
+  i.seq = *seq;
+  i.user_seq = static_cast<std::int32_t>(*user_seq);
+  i.issued_at = *issued_at;
+  i.coupon_id = CouponId(i.event_id, i.seq);
+  return i;
+}
+
+std::optional<Issuance> DecodeMessage(const rd_kafka_message_t* m) {
+  if (m->payload == nullptr) return std::nullopt;
+  return DecodeValue(std::string_view(static_cast<const char*>(m->payload), m->len));
+}
+
+bool KeyHasEvent(const rd_kafka_message_t* m, std::string_view event_id) {
+  if (m->key == nullptr || m->key_len <= event_id.size()) return false;
+  std::string_view key(static_cast<const char*>(m->key), m->key_len);
+  return key.substr(0, event_id.size()) == event_id && key[event_id.size()] == '\0';
+}
+
+}  // namespace firstcome::kafka

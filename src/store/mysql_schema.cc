@@ -1,0 +1,131 @@
+#include "store/mysql_schema.h"
+
+namespace firstcome::mysql {
+
+namespace {
+
+constexpr std::size_t kMaxErrorBytes = 2000;
+
+}  // namespace
+
+const std::array<const char*, 3> kSchema = {
+    "CREATE TABLE IF NOT EXISTS events ("
+    " id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " name VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+    " total BIGINT NOT NULL,"
+    " per_user INT NOT NULL,"
+    " starts_at BIGINT NULL,"
+    " ends_at BIGINT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " PRIMARY KEY (id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    // The primary key is the UNIQUE(event_id, seq) of the contract; being the
+    // clustered index it also makes ScanCoupons a sequential read.
+    "CREATE TABLE IF NOT EXISTS coupons ("
+    " event_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " seq BIGINT NOT NULL,"
+    " user_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " user_seq INT NOT NULL,"
+    " coupon_id VARCHAR(96) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " issued_at BIGINT NOT NULL,"
+    " persisted_at BIGINT NOT NULL,"
+    " PRIMARY KEY (event_id, seq),"
+    " UNIQUE KEY coupons_user_slot (event_id, user_id, user_seq)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS failed_events ("
+    " id BIGINT NOT NULL AUTO_INCREMENT,"
+    " event_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " seq BIGINT NOT NULL,"
+    " user_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " user_seq INT NOT NULL,"
+    " coupon_id VARCHAR(96) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " issued_at BIGINT NOT NULL,"
+    " error TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
+    " attempts INT NOT NULL DEFAULT 0,"
+    " next_attempt_at BIGINT NOT NULL,"
+    " dead TINYINT NOT NULL DEFAULT 0,"
+    " created_at BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL,"
+    " PRIMARY KEY (id),"
+    " UNIQUE KEY failed_events_seq (event_id, seq),"
+    " KEY failed_events_due (dead, next_attempt_at),"
+    " KEY failed_events_user (event_id, user_id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+};
+
+std::string InsertSql(std::size_t rows) {
+  std::string sql =
+      "INSERT INTO coupons (event_id, seq, user_id, user_seq, coupon_id, issued_at, "
+      "persisted_at) VALUES ";
+  for (std::size_t i = 0; i < rows; ++i) sql += i == 0 ? "(?,?,?,?,?,?,?)" : ",(?,?,?,?,?,?,?)";
+  // A no-op update: a duplicate affects 0 rows instead of failing the batch.
+  sql += " ON DUPLICATE KEY UPDATE seq = seq";
+  return sql;
+}
+
+Event EventFromRow(const Row& r) {
+  Event e;
+  e.id = r[0].s;
+  e.name = r[1].s;
+  e.total = r[2].i;
+  e.per_user = static_cast<std::int32_t>(r[3].i);
+  if (!r[4].null) e.starts_at = r[4].i;
+  if (!r[5].null) e.ends_at = r[5].i;
+  e.created_at = r[6].i;
+  return e;
+}
+
+FailedEvent FailedFromRow(const Row& r) {
+  FailedEvent f;
+  f.id = r[0].i;
+  f.issuance.event_id = r[1].s;
+  f.issuance.user_id = r[2].s;
+  f.issuance.seq = r[3].i;
+  f.issuance.user_seq = static_cast<std::int32_t>(r[4].i);
+  f.issuance.coupon_id = r[5].s;
+  f.issuance.issued_at = r[6].i;
+  f.error = r[7].s;
+  f.attempts = static_cast<std::int32_t>(r[8].i);
+  f.next_attempt_at = r[9].i;
+  f.dead = r[10].i != 0;
+  return f;
+}
+
+// Error texts come from anywhere (a trigger's message, the server).
+std::string ErrorText(std::string_view in) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < in.size() && out.size() < kMaxErrorBytes) {
+    auto c = static_cast<unsigned char>(in[i]);
+    std::size_t len = c < 0x80           ? 1
+                      : (c >> 5) == 0x6  ? 2
+                      : (c >> 4) == 0xE  ? 3
+                      : (c >> 3) == 0x1E ? 4
+                                         : 0;
+    bool valid = len > 0 && i + len <= in.size();
+    for (std::size_t k = 1; valid && k < len; ++k) {
+      valid = (static_cast<unsigned char>(in[i + k]) & 0xC0) == 0x80;
+    }
+    if (!valid) {
+      out += '?';
+      ++i;
+      continue;
+    }
+    if (out.size() + len > kMaxErrorBytes) break;
+    out.append(in.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
+void BindCoupon(Params& p, const Issuance& c, UnixMillis now) {
+  p.Str(c.event_id)
+      .Int(c.seq)
+      .Str(c.user_id)
+      .Int(c.user_seq)
+      .Str(c.coupon_id)
+      .Int(c.issued_at)
+      .Int(now);
+}
+
+}  // namespace firstcome::mysql
