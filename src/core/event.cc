@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <string>
+#include <utility>
 
 namespace firstcome {
 
@@ -21,10 +23,16 @@ bool IsValidId(std::string_view id) {
   return true;
 }
 
+Status CheckId(std::string_view what, std::string_view id) {
+  if (IsValidId(id)) return Status::Ok();
+  std::string message(what);
+  message += " must be ";
+  message += kIdRule;
+  return Status::Invalid(std::move(message));
+}
+
 Status ValidateEvent(const Event& event) {
-  if (!IsValidId(event.id)) {
-    return Status::Invalid("id must be 1-64 characters of A-Z a-z 0-9 . _ - : @");
-  }
+  if (Status s = CheckId("id", event.id); !s.ok()) return s;
   if (event.total < 1 || event.total > kMaxTotal) {
     return Status::Invalid("total must be between 1 and 1000000000");
   }

@@ -47,8 +47,16 @@ struct Issuance {
   UnixMillis issued_at = 0;
 };
 
-// Identifiers: 1..64 characters of A-Z a-z 0-9 . _ - : @
+// The rule every identifier (event id, user id) follows, worded for error
+// messages. Keep in step with kMaxIdLength and IsValidId.
+inline constexpr std::string_view kIdRule = "1-64 characters of A-Z a-z 0-9 . _ - : @";
+
+// Whether `id` follows kIdRule.
 bool IsValidId(std::string_view id);
+
+// Ok when IsValidId(id); otherwise Invalid("<what> must be <kIdRule>"), e.g.
+// CheckId("user_id", id). The one place the message is worded.
+Status CheckId(std::string_view what, std::string_view id);
 
 // Checks id, total, per_user, name length and that ends_at > starts_at.
 Status ValidateEvent(const Event& event);

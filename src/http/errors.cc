@@ -4,10 +4,34 @@
 
 namespace firstcome::http {
 
+namespace {
+
+constexpr std::string_view kInvalidRequest = "invalid_request";
+constexpr std::string_view kUnavailable = "unavailable";
+constexpr HttpOutcome kInternalError = {500, "internal"};
+
+void WriteError(Reply& reply, HttpOutcome outcome, std::string_view detail, bool with_status) {
+  reply.status = outcome.http;
+  reply.content_type = kJsonType;
+  reply.body.clear();
+  reply.body += "{\"error\":\"";
+  reply.body += outcome.code;
+  reply.body += "\",\"detail\":";
+  AppendJsonString(reply.body, detail);
+  if (with_status) {
+    reply.body += ",\"status\":\"";
+    reply.body += outcome.code;
+    reply.body += '"';
+  }
+  reply.body += '}';
+}
+
+}  // namespace
+
 HttpOutcome OutcomeOf(Status::Code code) {
   switch (code) {
     case Status::Code::kOk:
-      return {200, "ok"};
+      return {kHttpOk, "ok"};
     case Status::Code::kInvalid:
       return {400, kInvalidRequest};
     case Status::Code::kNotFound:
@@ -17,15 +41,15 @@ HttpOutcome OutcomeOf(Status::Code code) {
     case Status::Code::kUnavailable:
       return {503, kUnavailable};
     case Status::Code::kInternal:
-      return {500, "internal"};
+      return kInternalError;
   }
-  return {500, "internal"};
+  return kInternalError;
 }
 
 HttpOutcome OutcomeOf(IssueStatus status) {
   switch (status) {
     case IssueStatus::kIssued:
-      return {201, "issued"};
+      return {kHttpCreated, "issued"};
     case IssueStatus::kAlreadyIssued:
       return {409, "already_issued"};
     case IssueStatus::kSoldOut:
@@ -35,7 +59,27 @@ HttpOutcome OutcomeOf(IssueStatus status) {
     case IssueStatus::kUnavailable:
       return {503, kUnavailable};
   }
-  return {500, "internal"};
+  return kInternalError;
+}
+
+HttpOutcome OutcomeOf(Refusal refusal) {
+  switch (refusal) {
+    case Refusal::kMalformed:
+      return {400, kInvalidRequest};
+    case Refusal::kUnauthorized:
+      return {401, "unauthorized"};
+    case Refusal::kNotFound:
+      return {404, "not_found"};
+    case Refusal::kMethodNotAllowed:
+      return {405, "method_not_allowed"};
+    case Refusal::kPayloadTooLarge:
+      return {413, "payload_too_large"};
+    case Refusal::kUnavailable:
+      return {503, kUnavailable};
+    case Refusal::kInternal:
+      return kInternalError;
+  }
+  return kInternalError;
 }
 
 std::string_view ReasonPhrase(int http) {
@@ -75,26 +119,12 @@ std::string_view ReasonPhrase(int http) {
   }
 }
 
-void SetError(Reply& reply, int http, std::string_view code, std::string_view detail,
-              bool issue_route) {
-  reply.status = http;
-  reply.content_type = kJsonType;
-  reply.body.clear();
-  reply.body += "{\"error\":\"";
-  reply.body += code;
-  reply.body += "\",\"detail\":";
-  AppendJsonString(reply.body, detail);
-  if (issue_route) {
-    reply.body += ",\"status\":\"";
-    reply.body += code;
-    reply.body += '"';
-  }
-  reply.body += '}';
+void SetError(Reply& reply, Refusal refusal, std::string_view detail, bool with_status) {
+  WriteError(reply, OutcomeOf(refusal), detail, with_status);
 }
 
-void SetError(Reply& reply, const Status& status, bool issue_route) {
-  HttpOutcome o = OutcomeOf(status.code());
-  SetError(reply, o.http, o.code, status.message(), issue_route);
+void SetError(Reply& reply, const Status& status, bool with_status) {
+  WriteError(reply, OutcomeOf(status.code()), status.message(), with_status);
 }
 
 }  // namespace firstcome::http

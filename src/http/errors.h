@@ -1,11 +1,13 @@
 // The one place where outcomes become HTTP: Status::Code (errors of the
-// CouponService) and IssueStatus (answers of an issue attempt) are mapped to
-// an HTTP status and a machine-readable code here and nowhere else.
+// CouponService), IssueStatus (answers of an issue attempt) and Refusal (what
+// the transport and the handler refuse on their own) are mapped to an HTTP
+// status and a machine-readable code here and nowhere else.
 //
 // Invariant: every error body written by the server is
 //   {"error": "<code>", "detail": "<text>"}
-// with Content-Type application/json; answers on the issue route also carry
-// "status" (api.md: every issue answer carries a status).
+// with Content-Type application/json; answers on the issue route (and a
+// failing /healthz) also carry "status": "<code>" (api.md: every issue answer
+// carries a status).
 #pragma once
 
 #include <string_view>
@@ -16,13 +18,20 @@
 
 namespace firstcome::http {
 
-// Codes that do not come from a Status (transport and routing refusals).
-inline constexpr std::string_view kInvalidRequest = "invalid_request";
-inline constexpr std::string_view kNotFound = "not_found";
-inline constexpr std::string_view kMethodNotAllowed = "method_not_allowed";
-inline constexpr std::string_view kUnauthorized = "unauthorized";
-inline constexpr std::string_view kPayloadTooLarge = "payload_too_large";
-inline constexpr std::string_view kUnavailable = "unavailable";
+// Statuses of successful answers (their bodies are the resource).
+inline constexpr int kHttpOk = 200;
+inline constexpr int kHttpCreated = 201;
+
+// Refusals that do not come from a Status or an IssueStatus.
+enum class Refusal {
+  kMalformed,         // 400 invalid_request: not parseable as HTTP
+  kUnauthorized,      // 401 unauthorized: an admin call without the right credentials
+  kNotFound,          // 404 not_found: no such path
+  kMethodNotAllowed,  // 405 method_not_allowed: the path exists, the method does not
+  kPayloadTooLarge,   // 413 payload_too_large: the body is over the limit
+  kUnavailable,       // 503 unavailable: overloaded (connections, blocking queue) or unhealthy
+  kInternal,          // 500 internal: an exception escaped a service call
+};
 
 struct HttpOutcome {
   int http;
@@ -38,14 +47,16 @@ HttpOutcome OutcomeOf(Status::Code code);
 // sold_out, kNotOpen → 403 not_open, kUnavailable → 503 unavailable.
 HttpOutcome OutcomeOf(IssueStatus status);
 
+// As commented on each Refusal.
+HttpOutcome OutcomeOf(Refusal refusal);
+
 // The reason phrase of an HTTP status line.
 std::string_view ReasonPhrase(int http);
 
-// Fills `reply` with an error body. When `issue_route`, the body also carries
-// "status": code.
-void SetError(Reply& reply, int http, std::string_view code, std::string_view detail,
-              bool issue_route = false);
+// Fills `reply` with an error body. When `with_status`, the body also carries
+// "status": code (issue route answers, a failing /healthz).
+void SetError(Reply& reply, Refusal refusal, std::string_view detail, bool with_status = false);
 // The same for a failed Status (never ok).
-void SetError(Reply& reply, const Status& status, bool issue_route = false);
+void SetError(Reply& reply, const Status& status, bool with_status = false);
 
 }  // namespace firstcome::http

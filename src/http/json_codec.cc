@@ -154,9 +154,7 @@ Result<Event> ParseCreateEvent(std::string_view body) {
   if (id == nullptr) return Status::Invalid("\"id\" is missing");
   if (!id->is_string()) return WrongType("id", "a string", *id);
   e.id = std::string(id->get_string());
-  if (!IsValidId(e.id)) {
-    return Status::Invalid("\"id\" must be 1-64 characters of A-Z a-z 0-9 . _ - : @");
-  }
+  if (Status s = CheckId("\"id\"", e.id); !s.ok()) return s;
   if (!o.contains("total")) return Status::Invalid("\"total\" is missing");
   std::int64_t total = 0;
   if (Status s = ReadInteger(o, "total", 1, kMaxTotal, &total); !s.ok()) return s;
@@ -187,9 +185,7 @@ Status ParseIssueBody(std::string_view body, std::string* user_id) {
   if (u == nullptr) return Status::Invalid("\"user_id\" is missing");
   if (!u->is_string()) return WrongType("user_id", "a string", *u);
   std::string_view id = u->get_string();
-  if (!IsValidId(id)) {
-    return Status::Invalid("\"user_id\" must be 1-64 characters of A-Z a-z 0-9 . _ - : @");
-  }
+  if (Status s = CheckId("\"user_id\"", id); !s.ok()) return s;
   user_id->assign(id);
   return Status::Ok();
 }

@@ -12,11 +12,12 @@
 #include <memory>
 #include <string>
 
+#include "core/metrics.h"
 #include "http/routes.h"
 
 namespace firstcome::http {
 
-class RequestMetrics {
+class RequestMetrics final : public MetricsSource {
  public:
   // HTTP statuses with their own counter; others are counted as "other".
   static constexpr std::array<int, 14> kStatuses = {200, 201, 400, 401, 403, 404, 405,
@@ -38,7 +39,7 @@ class RequestMetrics {
     return open_connections_.load(std::memory_order_relaxed);
   }
 
-  void AppendPrometheus(std::string& out) const;
+  void WriteMetrics(MetricsWriter& out) const override;
 
  private:
   struct alignas(64) Shard {

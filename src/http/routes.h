@@ -2,7 +2,7 @@
 // split on '/' once and matched against the fixed shapes of api.md.
 //
 // Path parameters are views into the path given to MatchRoute; they are not
-// validated here (the handler checks them with IsValidId and answers 400).
+// validated here (ApiHandler checks them with CheckId and answers 400).
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,8 @@
-// HttpServer: sessions, the acceptor, the I/O threads and graceful stop.
+// HttpServer: the transport of the HTTP API. Sessions, the acceptor, the I/O
+// threads, timeouts, linger, graceful stop, the blocking pool and writing the
+// answers. What a request means (routes, checks, service calls, answer bodies)
+// is the http::ApiHandler's (api_handler.h); a session parses a request into
+// an http::ApiRequest, hands it over and runs the step the handler asks for.
 //
 // Invariants:
 // - A Session lives on one I/O thread (its shard's io_context, run by exactly
@@ -6,17 +10,20 @@
 //   callback, a blocking call on the pool) writes only reply_ while the session
 //   waits for it, then hands control back with a post to the session's thread.
 // - One request is handled at a time per connection; pipelined requests wait
-//   in the read buffer, so answers go out in request order.
-// - `connections_` counts sessions alive (accepted, not yet destroyed);
-//   `service_calls_` counts calls into the CouponService not yet answered.
+//   in the read buffer, so answers go out in request order. request_ and call_
+//   stay untouched from Handle until the answer is written.
+// - `connections` counts sessions alive (accepted, not yet destroyed);
+//   `service_calls` counts calls into the CouponService not yet answered.
 //   Stop() waits for both, so no callback outlives the io_contexts.
+// - Everything here but HttpServer is internal to this file (anonymous
+//   namespace).
 #include "http/server.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -25,9 +32,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <charconv>
@@ -39,13 +44,16 @@
 #include <unordered_set>
 #include <vector>
 
+#include "http/api_handler.h"
 #include "http/errors.h"
-#include "http/json_codec.h"
 #include "http/reply.h"
 #include "http/request_metrics.h"
+#include "http/request_parser.h"
 #include "http/routes.h"
 
 namespace firstcome {
+
+namespace {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -53,81 +61,12 @@ namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
 // How long a closing connection is drained (read and discarded) after its last
 // answer. Why: closing a socket with unread input sends RST, which can destroy
 // the answer (a 413 for an 8 MiB upload) before the client reads it.
 constexpr std::chrono::milliseconds kLingerTime{2000};
 constexpr std::chrono::milliseconds kLingerTimeStopping{200};
 constexpr std::size_t kLingerMaxBytes = 64 * 1024 * 1024;
-constexpr std::size_t kHeaderLimit = 16 * 1024;
-
-// The parts of a request the API uses. Reused across the requests of a
-// connection (clear() keeps capacity).
-struct Request {
-  bhttp::verb verb = bhttp::verb::unknown;
-  int version = 11;
-  std::string target;
-  std::string authorization;
-  std::string body;
-  bool expect_continue = false;  // "Expect: 100-continue"
-
-  void clear() {
-    verb = bhttp::verb::unknown;
-    version = 11;
-    target.clear();
-    authorization.clear();
-    body.clear();
-    expect_continue = false;
-  }
-};
-
-// A Beast parser that stores only what Request holds (why not
-// request_parser<string_body>: that builds a field list with a heap node per
-// header, on every request of the hot path).
-class RequestParser final : public bhttp::basic_parser<true> {
- public:
-  RequestParser(Request& request, std::size_t body_limit) : request_(request) {
-    this->body_limit(body_limit);
-    this->header_limit(kHeaderLimit);
-  }
-
- private:
-  void on_request_impl(bhttp::verb method, beast::string_view, beast::string_view target,
-                       int version, beast::error_code&) override {
-    request_.verb = method;
-    request_.version = version;
-    request_.target.assign(target.data(), target.size());
-  }
-  void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
-  void on_field_impl(bhttp::field name, beast::string_view, beast::string_view value,
-                     beast::error_code&) override {
-    if (name == bhttp::field::authorization) {
-      request_.authorization.assign(value.data(), value.size());
-    } else if (name == bhttp::field::expect && beast::iequals(value, "100-continue")) {
-      request_.expect_continue = true;
-    }
-  }
-  void on_header_impl(beast::error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
-                         beast::error_code&) override {
-    if (length) request_.body.reserve(static_cast<std::size_t>(*length));
-  }
-  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
-    request_.body.append(body.data(), body.size());
-    return body.size();
-  }
-  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
-                                 beast::error_code&) override {
-    request_.body.append(body.data(), body.size());
-    return body.size();
-  }
-  void on_finish_impl(beast::error_code&) override {}
-
-  Request& request_;
-};
 
 // Appends "Date: <IMF-fixdate>\r\n", formatted at most once a second per thread.
 void AppendDateHeader(std::string& out) {
@@ -149,15 +88,39 @@ void AppendUnsigned(std::string& out, std::size_t n) {
   out.append(buf, r.ptr);
 }
 
-// Constant-time comparison (why: a plain == leaks how many leading bytes of a
-// guessed token were right through its timing).
-bool SameSecret(std::string_view given, std::string_view expected) {
-  unsigned char diff = given.size() == expected.size() ? 0 : 1;
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
-    diff |= static_cast<unsigned char>(g ^ static_cast<unsigned char>(expected[i]));
+enum class ConnectionHeader { kNone, kClose, kKeepAlive };
+
+// Appends `reply` as an HTTP/1.1 answer. `dated`: with a Date header (not in
+// an answer built once and sent for ever).
+void AppendAnswer(std::string& out, const http::Reply& reply, ConnectionHeader connection,
+                  bool dated) {
+  out += "HTTP/1.1 ";
+  AppendUnsigned(out, static_cast<std::size_t>(reply.status));
+  out += ' ';
+  out += http::ReasonPhrase(reply.status);
+  out += "\r\nServer: firstcome\r\n";
+  if (dated) AppendDateHeader(out);
+  out += "Content-Type: ";
+  out += reply.content_type;
+  out += "\r\nContent-Length: ";
+  AppendUnsigned(out, reply.body.size());
+  switch (connection) {
+    case ConnectionHeader::kNone:
+      break;
+    case ConnectionHeader::kClose:
+      out += "\r\nConnection: close";
+      break;
+    case ConnectionHeader::kKeepAlive:
+      out += "\r\nConnection: keep-alive";
+      break;
   }
-  return diff == 0;
+  if (reply.allow != nullptr) {
+    out += "\r\nAllow: ";
+    out += reply.allow;
+  }
+  if (reply.www_authenticate) out += "\r\nWWW-Authenticate: Bearer";
+  out += "\r\n\r\n";
+  out += reply.body;
 }
 
 bool IsLoopback(const tcp::endpoint& ep) {
@@ -168,8 +131,6 @@ bool IsLoopback(const tcp::endpoint& ep) {
   }
   return false;
 }
-
-}  // namespace
 
 class Session;
 
@@ -190,11 +151,13 @@ class ServerCore {
  public:
   ServerCore(HttpServerOptions o, CouponService& s)
       : options(std::move(o)),
-        service(s),
         thread_count(options.threads > 0
                          ? options.threads
                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
-        metrics(thread_count) {}
+        metrics(thread_count),
+        handler(
+            {.admin_token = options.admin_token, .role = options.role, .metrics = options.metrics},
+            s, metrics) {}
 
   Status Start();
   void Stop(std::chrono::milliseconds drain);
@@ -205,9 +168,9 @@ class ServerCore {
   void ForEachSession(Fn fn);
 
   const HttpServerOptions options;
-  CouponService& service;
   const int thread_count;
   http::RequestMetrics metrics;
+  const http::ApiHandler handler;  // after metrics, which it reads
   std::atomic<bool> stopping{false};
   std::atomic<int> connections{0};
   std::atomic<int> service_calls{0};
@@ -231,8 +194,9 @@ class Session : public std::enable_shared_from_this<Session> {
       : server_(server),
         shard_(shard),
         stream_(std::move(socket)),
-        buffer_(server.options.body_limit + 2 * kHeaderLimit + 64 * 1024),
-        loopback_(loopback) {}
+        buffer_(server.options.body_limit + 2 * http::kHeaderLimit + 64 * 1024) {
+    request_.loopback = loopback;
+  }
 
   ~Session() {
     {
@@ -303,7 +267,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnHeader(beast::error_code ec) {
     if (ec || parser_->is_done()) return OnRead(ec);
-    if (request_.expect_continue && buffer_.size() == 0) {
+    if (parser_->expect_continue() && buffer_.size() == 0) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
                         [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -324,18 +288,16 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnRead(beast::error_code ec) {
     first_request_ = false;
     if (!ec) return Handle();
-    reply_.clear();
     started_ = Clock::now();
-    route_ = http::MatchRoute(request_.target).route;
     if (ec == bhttp::error::body_limit) {
-      http::SetError(
-          reply_, 413, http::kPayloadTooLarge,
-          "the body is larger than " + std::to_string(server_.options.body_limit) + " bytes",
-          route_ == http::Route::kIssue);
+      http::ApiHandler::Refuse(
+          request_.target, http::Refusal::kPayloadTooLarge,
+          "the body is larger than " + std::to_string(server_.options.body_limit) + " bytes", call_,
+          reply_);
     } else if (ec.category() == beast::error_code(bhttp::error::bad_method).category() &&
                ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-      http::SetError(reply_, 400, http::kInvalidRequest, "malformed HTTP request: " + ec.message(),
-                     route_ == http::Route::kIssue);
+      http::ApiHandler::Refuse(request_.target, http::Refusal::kMalformed,
+                               "malformed HTTP request: " + ec.message(), call_, reply_);
     } else {
       return Close();  // timeout, reset, EOF: nobody to answer
     }
@@ -345,148 +307,30 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Handle() {
     started_ = Clock::now();
-    reply_.clear();
     keep_alive_ = parser_->keep_alive();
-    http::RouteMatch m = http::MatchRoute(request_.target);
-    route_ = m.route;
-    const http::Method method = request_.verb == bhttp::verb::get    ? http::Method::kGet
-                                : request_.verb == bhttp::verb::post ? http::Method::kPost
-                                                                     : http::Method::kOther;
-    if (m.route == http::Route::kNotFound) {
-      http::SetError(reply_, 404, http::kNotFound, "no such path");
-      return Finish();
-    }
-    if (!http::Allows(m.route, method)) {
-      http::SetError(reply_, 405, http::kMethodNotAllowed,
-                     std::string("allowed: ") + http::AllowHeader(m.route));
-      reply_.allow = http::AllowHeader(m.route);
-      return Finish();
-    }
-    const bool issue = m.route == http::Route::kIssue;
-    if (m.route == http::Route::kEvent || issue || m.route == http::Route::kUserCoupons) {
-      if (!IsValidId(m.event_id)) {
-        http::SetError(reply_, 400, http::kInvalidRequest,
-                       "the event id in the path must be 1-64 characters of A-Z a-z 0-9 . _ - : @",
-                       issue);
+    switch (server_.handler.Handle(request_, call_, reply_)) {
+      case http::ApiHandler::Next::kReply:
         return Finish();
-      }
-      if (m.route == http::Route::kUserCoupons && !IsValidId(m.user_id)) {
-        http::SetError(reply_, 400, http::kInvalidRequest,
-                       "the user id in the path must be 1-64 characters of A-Z a-z 0-9 . _ - : @");
-        return Finish();
-      }
+      case http::ApiHandler::Next::kIssue:
+        return StartIssue();
+      case http::ApiHandler::Next::kBlocking:
+        return StartBlocking();
     }
-    switch (m.route) {
-      case http::Route::kIssue:
-        return HandleIssue(m.event_id);
-      case http::Route::kHealthz:
-        return RunBlocking([](ServerCore& s, http::Reply& r) {
-          Status st = s.service.Health();
-          if (st.ok()) {
-            r.body = "{\"status\":\"ok\",\"role\":";
-            http::AppendJsonString(r.body, s.options.role);
-            r.body += '}';
-          } else {
-            http::SetError(r, 503, http::kUnavailable, st.message());
-            r.body.pop_back();
-            r.body += ",\"status\":\"unavailable\"}";
-          }
-        });
-      case http::Route::kMetrics:
-        return RunBlocking([](ServerCore& s, http::Reply& r) {
-          r.content_type = http::kPrometheusType;
-          s.metrics.AppendPrometheus(r.body);
-          if (s.options.metrics != nullptr) {
-            MetricsWriter writer(r.body);
-            s.options.metrics->WriteMetrics(writer);
-          }
-        });
-      case http::Route::kEvents:
-        if (method == http::Method::kGet) {
-          return RunBlocking([](ServerCore& s, http::Reply& r) {
-            auto list = s.service.ListEvents();
-            if (!list.ok()) return http::SetError(r, list.status());
-            http::AppendEventList(r.body, *list);
-          });
-        }
-        return HandleCreate();
-      case http::Route::kEvent:
-        return RunBlocking([id = m.event_id](ServerCore& s, http::Reply& r) {
-          auto view = s.service.GetEvent(id);
-          if (!view.ok()) return http::SetError(r, view.status());
-          http::AppendEventView(r.body, *view);
-        });
-      case http::Route::kUserCoupons:
-        return RunBlocking([id = m.event_id, user = m.user_id](ServerCore& s, http::Reply& r) {
-          auto coupons = s.service.CouponsOfUser(id, user);
-          if (!coupons.ok()) return http::SetError(r, coupons.status());
-          http::AppendUserCoupons(r.body, id, user, *coupons);
-        });
-      case http::Route::kNotFound:
-        break;
-    }
-    http::SetError(reply_, 404, http::kNotFound, "no such path");
-    Finish();
   }
 
-  void HandleCreate() {
-    const std::string& token = server_.options.admin_token;
-    if (!token.empty()) {
-      constexpr std::string_view kBearer = "Bearer ";
-      std::string_view given = request_.authorization;
-      bool ok = given.substr(0, kBearer.size()) == kBearer &&
-                SameSecret(given.substr(kBearer.size()), token);
-      if (!ok) {
-        http::SetError(reply_, 401, http::kUnauthorized,
-                       "admin calls need Authorization: Bearer <admin token>");
-        reply_.www_authenticate = true;
-        return Finish();
-      }
-    } else if (!loopback_) {
-      http::SetError(reply_, 401, http::kUnauthorized,
-                     "no admin token is configured: admin calls are accepted from loopback only");
-      return Finish();
-    }
-    auto event = http::ParseCreateEvent(request_.body);
-    if (!event.ok()) {
-      http::SetError(reply_, event.status());
-      return Finish();
-    }
-    RunBlocking([e = std::move(*event)](ServerCore& s, http::Reply& r) {
-      auto view = s.service.CreateEvent(e);
-      if (!view.ok()) return http::SetError(r, view.status());
-      r.status = 201;
-      http::AppendEventView(r.body, *view);
-    });
-  }
-
-  // The hot path: parse the tiny body on the stack, ask the service, answer
-  // from whichever thread the service completes on.
-  void HandleIssue(std::string_view event_id) {
-    if (Status s = http::ParseIssueBody(request_.body, &user_id_); !s.ok()) {
-      http::SetError(reply_, s, /*issue_route=*/true);
-      return Finish();
-    }
+  // The hot path: ask the service, answer from whichever thread it completes on.
+  void StartIssue() {
     // Why a self reference instead of capturing a shared_ptr: the callback
     // then fits std::function's small buffer (no allocation per request).
     pending_self_ = shared_from_this();
     server_.service_calls.fetch_add(1, std::memory_order_acq_rel);
-    server_.service.Issue(event_id, user_id_,
-                          [this](Result<IssueAnswer> result) { OnIssued(std::move(result)); });
+    server_.handler.StartIssue(call_,
+                               [this](Result<IssueAnswer> result) { OnIssued(std::move(result)); });
   }
 
   // Any thread; the session is waiting and touches nothing until Finish().
   void OnIssued(Result<IssueAnswer> result) {
-    if (!result.ok()) {
-      http::SetError(reply_, result.status(), /*issue_route=*/true);
-    } else {
-      IssueAnswer& a = *result;
-      if (a.event_id.empty()) a.event_id = http::MatchRoute(request_.target).event_id;
-      if (a.user_id.empty()) a.user_id = user_id_;
-      http::HttpOutcome o = http::OutcomeOf(a.status);
-      reply_.status = o.http;
-      http::AppendIssueAnswer(reply_.body, o.code, a);
-    }
+    server_.handler.AnswerIssue(std::move(result), call_, reply_);
     std::shared_ptr<Session> self = std::move(pending_self_);
     ServerCore& server = server_;
     if (shard_.ioc.get_executor().running_in_this_thread()) {
@@ -500,25 +344,26 @@ class Session : public std::enable_shared_from_this<Session> {
     server.service_calls.fetch_sub(1, std::memory_order_acq_rel);
   }
 
-  // Runs fn(server, reply_) on the blocking pool, then Finish() on this thread.
-  template <class Fn>
-  void RunBlocking(Fn fn) {
+  // Runs the handler's blocking call on the pool, then Finish() on this thread.
+  void StartBlocking() {
     if (server_.blocking_queued.fetch_add(1, std::memory_order_acq_rel) >=
         server_.options.max_blocking_queue) {
       server_.blocking_queued.fetch_sub(1, std::memory_order_acq_rel);
-      http::SetError(reply_, 503, http::kUnavailable, "the server is busy; retry shortly");
+      http::SetError(reply_, http::Refusal::kUnavailable, "the server is busy; retry shortly");
       return Finish();
     }
     server_.service_calls.fetch_add(1, std::memory_order_acq_rel);
-    asio::post(*server_.blocking, [self = shared_from_this(), fn = std::move(fn)]() mutable {
+    asio::post(*server_.blocking, [self = shared_from_this()]() mutable {
       ServerCore& server = self->server_;
       server.blocking_queued.fetch_sub(1, std::memory_order_acq_rel);
       try {
-        fn(server, self->reply_);
+        server.handler.RunBlocking(self->call_, self->reply_);
       } catch (const std::exception& e) {
         // Why: a library exception escaping a service call must cost one
         // request, not the pool thread.
-        http::SetError(self->reply_, 500, "internal", e.what());
+        spdlog::error("http: {} request failed with an exception: {}",
+                      http::RouteName(self->call_.route), e.what());
+        http::SetError(self->reply_, http::Refusal::kInternal, e.what());
       }
       Shard& shard = self->shard_;
       asio::post(shard.ioc, [self = std::move(self)] { self->Finish(); });
@@ -530,33 +375,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void Finish() {
     const bool close = reply_.close || !keep_alive_ || stop_requested_ ||
                        server_.stopping.load(std::memory_order_relaxed);
-    out_.clear();
-    out_ += "HTTP/1.1 ";
-    AppendUnsigned(out_, static_cast<std::size_t>(reply_.status));
-    out_ += ' ';
-    out_ += http::ReasonPhrase(reply_.status);
-    out_ += "\r\nServer: firstcome\r\n";
-    AppendDateHeader(out_);
-    out_ += "Content-Type: ";
-    out_ += reply_.content_type;
-    out_ += "\r\nContent-Length: ";
-    AppendUnsigned(out_, reply_.body.size());
     // HTTP/1.1 keeps alive by default; HTTP/1.0 clients asked for keep-alive
     // explicitly, and are told so.
-    if (close) {
-      out_ += "\r\nConnection: close";
-    } else if (request_.version == 10) {
-      out_ += "\r\nConnection: keep-alive";
-    }
-    if (reply_.allow != nullptr) {
-      out_ += "\r\nAllow: ";
-      out_ += reply_.allow;
-    }
-    if (reply_.www_authenticate) out_ += "\r\nWWW-Authenticate: Bearer";
-    out_ += "\r\n\r\n";
-    out_ += reply_.body;
+    const ConnectionHeader connection = close                    ? ConnectionHeader::kClose
+                                        : request_.version == 10 ? ConnectionHeader::kKeepAlive
+                                                                 : ConnectionHeader::kNone;
+    out_.clear();
+    AppendAnswer(out_, reply_, connection, /*dated=*/true);
     server_.metrics.Record(
-        shard_.index, route_, reply_.status,
+        shard_.index, call_.route, reply_.status,
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started_).count());
     stream_.expires_after(server_.options.read_timeout);
     asio::async_write(stream_, asio::buffer(out_),
@@ -592,16 +419,14 @@ class Session : public std::enable_shared_from_this<Session> {
   Shard& shard_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
-  Request request_;
-  std::optional<RequestParser> parser_;
+  http::ApiRequest request_;
+  std::optional<http::RequestParser> parser_;
+  http::ApiCall call_;
   http::Reply reply_;
   std::string out_;
-  std::string user_id_;
   std::shared_ptr<Session> pending_self_;  // set while an Issue call is out
   Clock::time_point started_;
-  http::Route route_ = http::Route::kNotFound;
   std::size_t lingered_ = 0;
-  const bool loopback_;
   bool first_request_ = true;
   bool keep_alive_ = false;
   bool waiting_for_request_ = false;
@@ -630,14 +455,15 @@ Status ServerCore::Start() {
   blocking.emplace(static_cast<std::size_t>(std::max(1, options.blocking_threads)));
   for (auto& shard : shards) {
     guards.push_back(asio::make_work_guard(shard->ioc));
-    threads.emplace_back([&ioc = shard->ioc] {
+    threads.emplace_back([&ioc = shard->ioc, index = shard->index] {
       // Why the loop: an exception escaping a handler must not end the thread
       // (the session that threw is gone; the others carry on).
       while (true) {
         try {
           ioc.run();
           return;
-        } catch (const std::exception&) {
+        } catch (const std::exception& e) {
+          spdlog::error("http: I/O thread {}: an exception escaped a handler: {}", index, e.what());
         }
       }
     });
@@ -670,10 +496,11 @@ void ServerCore::OnAccept(beast::error_code ec, tcp::socket socket, Shard& shard
     metrics.ConnectionRefused();
     // Best effort, never blocking: the answer fits any socket buffer.
     static const std::string kRefusal = [] {
-      std::string body = R"({"error":"unavailable","detail":"too many connections"})";
-      return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-             "Content-Length: " +
-             std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+      http::Reply reply;
+      http::SetError(reply, http::Refusal::kUnavailable, "too many connections");
+      std::string out;
+      AppendAnswer(out, reply, ConnectionHeader::kClose, /*dated=*/false);
+      return out;
     }();
     ::send(socket.native_handle(), kRefusal.data(), kRefusal.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     socket.close(ec);
@@ -737,6 +564,8 @@ void ServerCore::Stop(std::chrono::milliseconds drain) {
   for (auto& t : threads) t.join();
   threads.clear();
 }
+
+}  // namespace
 
 // The pimpl of HttpServer is the ServerCore (named apart because sessions,
 // which are not members of HttpServer, need to see it).

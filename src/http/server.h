@@ -1,13 +1,16 @@
 // HttpServer: the Firstcome HTTP API v1 (docs/api.md) on Boost.Beast/Asio.
 // Keep-alive (pipelined requests answered in order), a body size limit, read and
 // idle timeouts, a bound on open connections, graceful stop. Knows only
-// src/core and the CouponService interface.
+// src/core and the CouponService interface. This is the transport; what each
+// request means is decided by http::ApiHandler (api_handler.h).
 //
 // Threads: `threads` I/O threads, each running its own io_context; one
 // acceptor hands connections round-robin to them, and a connection lives on
-// one thread for its whole life (no locks in a session). Issue completions are
-// posted back to that thread; the blocking CouponService calls run on a pool of
-// `blocking_threads` and post their answer back, so no I/O thread ever blocks.
+// one thread for its whole life (no locks in a session). The ApiHandler is
+// called on that thread; Issue completions are posted back to it; the
+// blocking CouponService calls run on a pool of `blocking_threads` (at most
+// `max_blocking_queue` waiting) and post their answer back, so no I/O thread
+// ever blocks.
 #pragma once
 
 #include <chrono>

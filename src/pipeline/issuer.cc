@@ -95,9 +95,7 @@ Result<std::vector<CouponView>> Issuer::CouponsOfUser(std::string_view event_id,
   auto event = parts_.catalog->Find(event_id);
   if (!event.ok()) return event.status();
   if (!*event) return Status::NotFound("no event with id " + std::string(event_id));
-  if (!IsValidId(user_id)) {
-    return Status::Invalid("user_id must be 1-64 characters of A-Z a-z 0-9 . _ - : @");
-  }
+  if (Status s = CheckId("user_id", user_id); !s.ok()) return s;
   // The gate knows every admission (pending ones too); the store knows what
   // was persisted or refused. A coupon the store has and the gate lost (the
   // gate was reset) is still the user's, so the union is shown.
@@ -121,9 +119,7 @@ Result<std::vector<CouponView>> Issuer::CouponsOfUser(std::string_view event_id,
 }
 
 void Issuer::Issue(std::string_view event_id, std::string_view user_id, IssueCallback done) {
-  if (!IsValidId(user_id)) {
-    return done(Status::Invalid("user_id must be 1-64 characters of A-Z a-z 0-9 . _ - : @"));
-  }
+  if (Status s = CheckId("user_id", user_id); !s.ok()) return done(std::move(s));
   auto found = parts_.catalog->Find(event_id);
   if (!found.ok()) return done(Unavailable(event_id, user_id, found.status().message()));
   if (!*found) return done(Status::NotFound("no event with id " + std::string(event_id)));

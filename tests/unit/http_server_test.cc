@@ -37,7 +37,7 @@ using namespace std::chrono_literals;
 // Events whose id names a behaviour: "soldout" answers sold_out, "closed"
 // not_open, "flaky" unavailable, "slow" issues after 300 ms on another
 // thread, "async" issues at once on another thread; others issue inline.
-class FakeCouponService : public CouponService {
+class FakeCouponService : public CouponService, public MetricsSource {
  public:
   ~FakeCouponService() override {
     for (auto& t : threads_) t.join();
@@ -89,7 +89,9 @@ class FakeCouponService : public CouponService {
   Status Health() override {
     return healthy_ ? Status::Ok() : Status::Unavailable("the log is down");
   }
-  void AppendMetrics(std::string& out) override { out += "firstcome_fake_metric 1\n"; }
+  void WriteMetrics(MetricsWriter& out) const override {
+    out.Gauge("firstcome_fake_metric", "A figure of the fake service.", 1);
+  }
 
   std::atomic<bool> healthy_{true};
 
@@ -193,6 +195,7 @@ class HttpServerTest : public ::testing::Test {
     options.bind_address = options.bind_address == "0.0.0.0" ? "127.0.0.1" : options.bind_address;
     options.port = 0;
     options.threads = options.threads == 0 ? 2 : options.threads;
+    options.metrics = &service_;
     server_ = std::make_unique<HttpServer>(options, service_);
     ASSERT_TRUE(server_->Start().ok());
     port_ = server_->port();

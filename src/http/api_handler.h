@@ -1,0 +1,116 @@
+// ApiHandler: the HTTP API v1 (shared/api.md) as plain functions of a request,
+// without sockets: routing, method checks (405 with Allow), the ids in the
+// path, the admin check, body parsing, the CouponService calls and the turning
+// of their outcomes into a Reply (every status and code through errors.h).
+//
+// The transport (server.cc) owns connections, reading and writing. Per request
+// it fills an ApiRequest and calls Handle, which answers at once or says what
+// to run next:
+//   kReply     the Reply is ready to be written;
+//   kIssue     call StartIssue; its completion (any thread) calls AnswerIssue;
+//   kBlocking  call RunBlocking on a thread that may block (never an I/O one).
+// What the later step needs is kept in an ApiCall the transport owns and
+// reuses, so the issue path costs no heap allocation once a connection is warm.
+//
+// Invariants:
+// - Handle and StartIssue never block (they call no blocking CouponService
+//   method); RunBlocking and AnswerIssue touch only the ApiCall and Reply they
+//   are given, plus the thread-safe service and metrics, so they may run on
+//   another thread while the transport waits for them.
+// - An ApiHandler is immutable once built and shared by every thread.
+// - ApiCall::event_id views ApiRequest::target: the request must stay as it is
+//   until the reply is written.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/event.h"
+#include "core/status.h"
+#include "http/errors.h"
+#include "http/reply.h"
+#include "http/request_metrics.h"
+#include "http/routes.h"
+#include "pipeline/coupon_service.h"
+
+namespace firstcome::http {
+
+// One request as the transport parsed it; a plain value (tests build one by
+// hand). A connection reuses one: clear() keeps the strings' capacity. New
+// inputs of the API (the client address, X-Forwarded-For, X-User-Id,
+// X-Request-Id, …) are added here and filled by the transport.
+struct ApiRequest {
+  Method method = Method::kOther;
+  std::string target;         // the request-target, query string included
+  int version = 11;           // HTTP/1.x: 10 or 11
+  std::string authorization;  // the Authorization header; empty when absent
+  std::string body;
+  bool loopback = false;  // the peer's address is loopback (a property of the connection)
+
+  // Resets what belongs to one request (loopback belongs to the connection).
+  void clear() {
+    method = Method::kOther;
+    target.clear();
+    version = 11;
+    authorization.clear();
+    body.clear();
+  }
+};
+
+// What a request still needs after Handle. Owned and reused by the transport;
+// Handle (or Refuse) sets route for every request (the metrics label).
+struct ApiCall {
+  Route route = Route::kNotFound;
+  Method method = Method::kOther;
+  std::string_view event_id;  // the path's event id (a view into ApiRequest::target)
+  std::string user_id;        // kIssue: from the body; kUserCoupons: from the path
+  Event event;                // POST /api/v1/events: the parsed body
+};
+
+struct ApiOptions {
+  std::string admin_token;   // empty: admin calls are accepted from loopback only
+  std::string role = "all";  // shown in /healthz
+  // The process's own figures for GET /metrics, after the HTTP ones; null:
+  // HTTP figures only.
+  const MetricsSource* metrics = nullptr;
+};
+
+class ApiHandler {
+ public:
+  enum class Next { kReply, kIssue, kBlocking };
+
+  ApiHandler(ApiOptions options, CouponService& service, const RequestMetrics& metrics);
+  ApiHandler(const ApiHandler&) = delete;
+  ApiHandler& operator=(const ApiHandler&) = delete;
+
+  // Routes and checks `request`, filling `call` for the next step. On kReply
+  // `reply` holds the answer (a refusal, mostly); otherwise it is clear.
+  Next Handle(const ApiRequest& request, ApiCall& call, Reply& reply) const;
+
+  // kIssue: starts the issue attempt. `done` runs exactly once, possibly
+  // inline, possibly on another thread (CouponService::Issue).
+  void StartIssue(const ApiCall& call, CouponService::IssueCallback done) const;
+  // Turns the result of that attempt into `reply` (any thread).
+  void AnswerIssue(Result<IssueAnswer> result, const ApiCall& call, Reply& reply) const;
+
+  // kBlocking: makes the blocking CouponService call and fills `reply`.
+  void RunBlocking(const ApiCall& call, Reply& reply) const;
+
+  // A request the transport refused before it was whole (body too large,
+  // malformed HTTP): fills `reply`, shaped by the route `target` names (an
+  // issue answer carries "status"), and sets call.route.
+  static void Refuse(std::string_view target, Refusal refusal, std::string_view detail,
+                     ApiCall& call, Reply& reply);
+
+ private:
+  // Admin calls: with an admin token, "Authorization: Bearer <token>"
+  // (compared in constant time); without one, from loopback peers only. On
+  // false `reply` holds the 401.
+  bool AdminAllowed(const ApiRequest& request, Reply& reply) const;
+
+  const ApiOptions options_;
+  CouponService& service_;
+  const RequestMetrics& metrics_;
+};
+
+}  // namespace firstcome::http

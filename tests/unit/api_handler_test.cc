@@ -1,0 +1,417 @@
+// ApiHandler without sockets: every route and answer of api.md is driven
+// through Handle / StartIssue / AnswerIssue / RunBlocking against a scripted
+// fake CouponService, as the transport would drive it. The socket side
+// (parsing, keep-alive, timeouts, the blocking queue) is http_server_test's.
+#include "http/api_handler.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "http/errors.h"
+#include "http/request_metrics.h"
+
+namespace firstcome::http {
+namespace {
+
+namespace json = boost::json;
+
+// Answers as scripted by the test; records the calls it got.
+class FakeCouponService : public CouponService, public MetricsSource {
+ public:
+  Result<EventView> CreateEvent(const Event& event) override {
+    created.push_back(event);
+    if (events.count(event.id)) return Status::Exists("event " + event.id + " exists");
+    events[event.id] = event;
+    return ViewOf(event);
+  }
+  Result<EventView> GetEvent(std::string_view id) override {
+    if (!down.ok()) return down;
+    auto it = events.find(std::string(id));
+    if (it == events.end()) return Status::NotFound("no event " + std::string(id));
+    return ViewOf(it->second);
+  }
+  Result<std::vector<EventView>> ListEvents() override {
+    if (!down.ok()) return down;
+    std::vector<EventView> out;
+    for (auto& [id, e] : events) out.push_back(ViewOf(e));
+    return out;
+  }
+  Result<std::vector<CouponView>> CouponsOfUser(std::string_view event_id,
+                                                std::string_view user_id) override {
+    last_user = std::string(user_id);
+    if (!events.count(std::string(event_id))) return Status::NotFound("no such event");
+    return std::vector<CouponView>{{CouponId(event_id, 3), 3, "persisted"}};
+  }
+  void Issue(std::string_view event_id, std::string_view user_id, IssueCallback done) override {
+    last_event = std::string(event_id);
+    last_user = std::string(user_id);
+    ++issue_calls;
+    done(issue_result);
+  }
+  Status Health() override { return down; }
+  void WriteMetrics(MetricsWriter& out) const override {
+    out.Gauge("firstcome_fake_metric", "A figure of the fake service.", 1);
+  }
+
+  std::map<std::string, Event> events;
+  std::vector<Event> created;
+  Status down;  // ok, or what GetEvent/ListEvents/Health fail with
+  Result<IssueAnswer> issue_result = IssueAnswer{};
+  std::string last_event, last_user;
+  int issue_calls = 0;
+
+ private:
+  static EventView ViewOf(const Event& e) {
+    EventView v;
+    v.event = e;
+    v.remaining = e.total;
+    v.state = "open";
+    return v;
+  }
+};
+
+ApiRequest Request(Method method, std::string target, std::string body = "", bool loopback = true) {
+  ApiRequest r;
+  r.method = method;
+  r.target = std::move(target);
+  r.body = std::move(body);
+  r.loopback = loopback;
+  return r;
+}
+
+class ApiHandlerTest : public ::testing::Test {
+ protected:
+  ApiHandlerTest() { Rebuild({}); }
+
+  void Rebuild(ApiOptions options) {
+    handler_.reset();
+    options.metrics = &service_;
+    handler_.emplace(std::move(options), service_, metrics_);
+  }
+
+  // Runs the request to its answer, the way the transport does.
+  Reply Run(const ApiRequest& request) {
+    Reply reply;
+    last_next_ = handler_->Handle(request, call_, reply);
+    switch (last_next_) {
+      case ApiHandler::Next::kReply:
+        break;
+      case ApiHandler::Next::kIssue: {
+        std::optional<Result<IssueAnswer>> got;
+        handler_->StartIssue(call_, [&](Result<IssueAnswer> r) { got.emplace(std::move(r)); });
+        EXPECT_TRUE(got.has_value());
+        if (got) handler_->AnswerIssue(std::move(*got), call_, reply);
+        break;
+      }
+      case ApiHandler::Next::kBlocking:
+        handler_->RunBlocking(call_, reply);
+        break;
+    }
+    return reply;
+  }
+
+  Reply Issue(const std::string& event, const std::string& body) {
+    return Run(Request(Method::kPost, "/api/v1/events/" + event + "/issue", body));
+  }
+
+  static json::value Body(const Reply& r) { return json::parse(r.body); }
+
+  static void ExpectError(const Reply& r, int status, const std::string& code,
+                          bool with_status = false) {
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_STREQ(r.content_type, kJsonType);
+    json::value v = Body(r);
+    ASSERT_TRUE(v.is_object()) << r.body;
+    EXPECT_EQ(v.at("error"), json::value(code)) << r.body;
+    ASSERT_TRUE(v.at("detail").is_string()) << r.body;
+    EXPECT_FALSE(v.at("detail").as_string().empty()) << r.body;
+    EXPECT_EQ(v.as_object().contains("status"), with_status) << r.body;
+    if (with_status) {
+      EXPECT_EQ(v.at("status"), json::value(code)) << r.body;
+    }
+  }
+
+  void AddEvent(const std::string& id) { service_.events[id] = Event{.id = id, .total = 10}; }
+
+  FakeCouponService service_;
+  RequestMetrics metrics_{1};
+  std::optional<ApiHandler> handler_;
+  ApiCall call_;
+  ApiHandler::Next last_next_ = ApiHandler::Next::kReply;
+};
+
+TEST_F(ApiHandlerTest, HealthzOkAndUnavailable) {
+  Rebuild({.role = "api"});
+  Reply r = Run(Request(Method::kGet, "/healthz"));
+  EXPECT_EQ(last_next_, ApiHandler::Next::kBlocking);
+  EXPECT_EQ(call_.route, Route::kHealthz);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_STREQ(r.content_type, kJsonType);
+  EXPECT_EQ(Body(r), json::parse(R"({"status":"ok","role":"api"})"));
+
+  service_.down = Status::Unavailable("the log is down");
+  r = Run(Request(Method::kGet, "/healthz"));
+  ExpectError(r, 503, "unavailable", /*with_status=*/true);
+  EXPECT_EQ(Body(r).at("detail"), json::value("the log is down"));
+}
+
+TEST_F(ApiHandlerTest, MetricsAreTextWithTheServiceFigures) {
+  metrics_.Record(0, Route::kIssue, 410, 1000);
+  Reply r = Run(Request(Method::kGet, "/metrics"));
+  EXPECT_EQ(last_next_, ApiHandler::Next::kBlocking);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_STREQ(r.content_type, kPrometheusType);
+  EXPECT_NE(r.body.find("firstcome_http_requests_total{route=\"issue\",status=\"410\"} 1"),
+            std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find("firstcome_fake_metric 1"), std::string::npos);
+}
+
+TEST_F(ApiHandlerTest, UnknownPathIs404WhateverTheMethod) {
+  for (Method m : {Method::kGet, Method::kPost, Method::kOther}) {
+    Reply r = Run(Request(m, "/api/v1/nope"));
+    EXPECT_EQ(last_next_, ApiHandler::Next::kReply);
+    EXPECT_EQ(call_.route, Route::kNotFound);
+    ExpectError(r, 404, "not_found");
+  }
+}
+
+TEST_F(ApiHandlerTest, WrongMethodIs405WithAllow) {
+  struct Case {
+    Method method;
+    std::string target;
+    std::string allow;
+  };
+  for (const Case& k : std::vector<Case>{{Method::kOther, "/api/v1/events", "GET, POST"},
+                                         {Method::kGet, "/api/v1/events/a/issue", "POST"},
+                                         {Method::kPost, "/api/v1/events/a", "GET"},
+                                         {Method::kPost, "/api/v1/events/a/users/u", "GET"},
+                                         {Method::kOther, "/healthz", "GET"},
+                                         {Method::kPost, "/metrics", "GET"}}) {
+    SCOPED_TRACE(k.target);
+    Reply r = Run(Request(k.method, k.target));
+    EXPECT_EQ(last_next_, ApiHandler::Next::kReply);
+    ExpectError(r, 405, "method_not_allowed");
+    ASSERT_NE(r.allow, nullptr);
+    EXPECT_EQ(std::string(r.allow), k.allow);
+  }
+  EXPECT_EQ(service_.issue_calls, 0);
+}
+
+TEST_F(ApiHandlerTest, CreateGetAndList) {
+  Reply r = Run(Request(Method::kPost, "/api/v1/events", R"({"id":"launch","total":5})"));
+  EXPECT_EQ(last_next_, ApiHandler::Next::kBlocking);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Body(r).at("id"), json::value("launch"));
+  ASSERT_EQ(service_.created.size(), 1u);
+  EXPECT_EQ(service_.created[0].total, 5);
+
+  ExpectError(Run(Request(Method::kPost, "/api/v1/events", R"({"id":"launch","total":5})")), 409,
+              "event_exists");
+
+  r = Run(Request(Method::kGet, "/api/v1/events/launch"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r).at("id"), json::value("launch"));
+  ExpectError(Run(Request(Method::kGet, "/api/v1/events/nope")), 404, "event_not_found");
+
+  r = Run(Request(Method::kGet, "/api/v1/events"));
+  ASSERT_EQ(r.status, 200);
+  ASSERT_TRUE(Body(r).is_array());
+  EXPECT_EQ(Body(r).as_array().size(), 1u);
+
+  service_.down = Status::Unavailable("the store is down");
+  ExpectError(Run(Request(Method::kGet, "/api/v1/events")), 503, "unavailable");
+  ExpectError(Run(Request(Method::kGet, "/api/v1/events/launch")), 503, "unavailable");
+}
+
+TEST_F(ApiHandlerTest, CreateRefusesABadBodyWithoutCallingTheService) {
+  for (const char* body : {"", "not json", "[1]", R"({"total":5})", R"({"id":"bad id","total":5})",
+                           R"({"id":"x","total":0})", R"({"id":"x","total":5,"extra":1})"}) {
+    SCOPED_TRACE(body);
+    Reply r = Run(Request(Method::kPost, "/api/v1/events", body));
+    EXPECT_EQ(last_next_, ApiHandler::Next::kReply);
+    ExpectError(r, 400, "invalid_request");
+  }
+  EXPECT_TRUE(service_.created.empty());
+  Reply r = Run(Request(Method::kPost, "/api/v1/events", R"({"id":"bad id","total":5})"));
+  EXPECT_EQ(Body(r).at("detail"),
+            json::value("\"id\" must be 1-64 characters of A-Z a-z 0-9 . _ - : @"));
+}
+
+TEST_F(ApiHandlerTest, WithoutTokenAdminOnlyFromLoopback) {
+  const std::string body = R"({"id":"launch","total":5})";
+  Reply r = Run(Request(Method::kPost, "/api/v1/events", body, /*loopback=*/false));
+  EXPECT_EQ(last_next_, ApiHandler::Next::kReply);
+  ExpectError(r, 401, "unauthorized");
+  EXPECT_FALSE(r.www_authenticate);
+  EXPECT_TRUE(service_.created.empty());
+  // A token given without one configured changes nothing.
+  ApiRequest with_token = Request(Method::kPost, "/api/v1/events", body, false);
+  with_token.authorization = "Bearer anything";
+  ExpectError(Run(with_token), 401, "unauthorized");
+
+  EXPECT_EQ(Run(Request(Method::kPost, "/api/v1/events", body, /*loopback=*/true)).status, 201);
+  // Reads are not admin calls.
+  EXPECT_EQ(Run(Request(Method::kGet, "/api/v1/events/launch", "", false)).status, 200);
+  EXPECT_EQ(Run(Request(Method::kGet, "/api/v1/events", "", false)).status, 200);
+}
+
+TEST_F(ApiHandlerTest, WithTokenAdminNeedsTheBearerTokenFromAnywhere) {
+  Rebuild({.admin_token = "s3cret"});
+  const std::string body = R"({"id":"launch","total":5})";
+  for (bool loopback : {true, false}) {
+    for (const char* auth : {"", "Bearer wrong", "Bearer s3cre", "Bearer s3cret2", "s3cret",
+                             "Basic s3cret", "Bearer  s3cret"}) {
+      SCOPED_TRACE(std::string(auth) + (loopback ? " loopback" : " remote"));
+      ApiRequest req = Request(Method::kPost, "/api/v1/events", body, loopback);
+      req.authorization = auth;
+      Reply r = Run(req);
+      ExpectError(r, 401, "unauthorized");
+      EXPECT_TRUE(r.www_authenticate);
+    }
+  }
+  EXPECT_TRUE(service_.created.empty());
+  ApiRequest req = Request(Method::kPost, "/api/v1/events", body, /*loopback=*/false);
+  req.authorization = "Bearer s3cret";
+  EXPECT_EQ(Run(req).status, 201);
+  // A bad body is still checked after a good token.
+  req.body = "{}";
+  ExpectError(Run(req), 400, "invalid_request");
+}
+
+TEST_F(ApiHandlerTest, IssueAnswersMapToStatuses) {
+  AddEvent("launch");
+  struct Case {
+    IssueStatus status;
+    int http;
+    std::string code;
+  };
+  for (const Case& k : std::vector<Case>{{IssueStatus::kAlreadyIssued, 409, "already_issued"},
+                                         {IssueStatus::kSoldOut, 410, "sold_out"},
+                                         {IssueStatus::kNotOpen, 403, "not_open"},
+                                         {IssueStatus::kUnavailable, 503, "unavailable"}}) {
+    SCOPED_TRACE(k.code);
+    IssueAnswer a;
+    a.status = k.status;
+    a.detail = "why";
+    service_.issue_result = a;
+    Reply r = Issue("launch", R"({"user_id":"u-1"})");
+    EXPECT_EQ(last_next_, ApiHandler::Next::kIssue);
+    EXPECT_EQ(call_.route, Route::kIssue);
+    ExpectError(r, k.http, k.code, /*with_status=*/true);
+    // The service left the ids empty: the request's are shown.
+    EXPECT_EQ(Body(r).at("event_id"), json::value("launch"));
+    EXPECT_EQ(Body(r).at("user_id"), json::value("u-1"));
+  }
+
+  IssueAnswer issued;
+  issued.status = IssueStatus::kIssued;
+  issued.event_id = "launch";
+  issued.user_id = "u-42";
+  issued.seq = 7;
+  issued.coupon_id = CouponId("launch", 7);
+  service_.issue_result = issued;
+  Reply r = Issue("launch", R"({"user_id":"u-42"})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Body(r).at("status"), json::value("issued"));
+  EXPECT_EQ(Body(r).at("coupon_id"), json::value("launch-7"));
+  EXPECT_EQ(Body(r).at("seq").as_int64(), 7);
+  EXPECT_EQ(service_.last_event, "launch");
+  EXPECT_EQ(service_.last_user, "u-42");
+
+  service_.issue_result = Status::NotFound("no event nope");
+  ExpectError(Issue("nope", R"({"user_id":"u-1"})"), 404, "event_not_found", true);
+  service_.issue_result = Status::Invalid("user_id must be 1-64 characters");
+  ExpectError(Issue("launch", R"({"user_id":"u-1"})"), 400, "invalid_request", true);
+}
+
+TEST_F(ApiHandlerTest, IssueRefusesABadBodyWithoutCallingTheService) {
+  for (const char* body : {"", "{", "[]", "{}", R"({"user_id":5})", R"({"user_id":""})",
+                           R"({"user_id":"a b"})", R"({"user":"u-1"})"}) {
+    SCOPED_TRACE(body);
+    Reply r = Issue("launch", body);
+    EXPECT_EQ(last_next_, ApiHandler::Next::kReply);
+    ExpectError(r, 400, "invalid_request", /*with_status=*/true);
+  }
+  EXPECT_EQ(Body(Issue("launch", R"({"user_id":"a b"})")).at("detail"),
+            json::value("\"user_id\" must be 1-64 characters of A-Z a-z 0-9 . _ - : @"));
+  EXPECT_EQ(service_.issue_calls, 0);
+}
+
+TEST_F(ApiHandlerTest, InvalidIdsInThePathAre400) {
+  const std::string long_id(65, 'e');
+  for (const std::string& id : {std::string("bad%20id"), std::string("bad!id"), long_id}) {
+    SCOPED_TRACE(id);
+    Reply r = Run(Request(Method::kGet, "/api/v1/events/" + id));
+    EXPECT_EQ(last_next_, ApiHandler::Next::kReply);
+    ExpectError(r, 400, "invalid_request");
+    EXPECT_EQ(Body(r).at("detail"),
+              json::value("the event id in the path must be 1-64 characters of A-Z a-z 0-9 . _ - "
+                          ": @"));
+    ExpectError(Issue(id, R"({"user_id":"u-1"})"), 400, "invalid_request", /*with_status=*/true);
+    ExpectError(Run(Request(Method::kGet, "/api/v1/events/" + id + "/users/u-1")), 400,
+                "invalid_request");
+    r = Run(Request(Method::kGet, "/api/v1/events/launch/users/" + id));
+    ExpectError(r, 400, "invalid_request");
+    EXPECT_EQ(Body(r).at("detail"),
+              json::value("the user id in the path must be 1-64 characters of A-Z a-z 0-9 . _ - "
+                          ": @"));
+  }
+  EXPECT_EQ(service_.issue_calls, 0);
+}
+
+TEST_F(ApiHandlerTest, UserCoupons) {
+  AddEvent("launch");
+  Reply r = Run(Request(Method::kGet, "/api/v1/events/launch/users/u-1?x=1"));
+  EXPECT_EQ(last_next_, ApiHandler::Next::kBlocking);
+  EXPECT_EQ(call_.route, Route::kUserCoupons);
+  ASSERT_EQ(r.status, 200) << r.body;
+  json::value v = Body(r);
+  EXPECT_EQ(v.at("event_id"), json::value("launch"));
+  EXPECT_EQ(v.at("user_id"), json::value("u-1"));
+  ASSERT_EQ(v.at("coupons").as_array().size(), 1u);
+  EXPECT_EQ(v.at("coupons").at(0).at("state"), json::value("persisted"));
+  EXPECT_EQ(service_.last_user, "u-1");
+  ExpectError(Run(Request(Method::kGet, "/api/v1/events/nope/users/u-1")), 404, "event_not_found");
+}
+
+TEST_F(ApiHandlerTest, TransportRefusalsAreShapedByTheRoute) {
+  Reply r;
+  ApiHandler::Refuse("/api/v1/events/launch/issue", Refusal::kPayloadTooLarge, "too big", call_, r);
+  EXPECT_EQ(call_.route, Route::kIssue);
+  ExpectError(r, 413, "payload_too_large", /*with_status=*/true);
+  ApiHandler::Refuse("/api/v1/events", Refusal::kPayloadTooLarge, "too big", call_, r);
+  EXPECT_EQ(call_.route, Route::kEvents);
+  ExpectError(r, 413, "payload_too_large");
+  ApiHandler::Refuse("", Refusal::kMalformed, "not HTTP", call_, r);
+  EXPECT_EQ(call_.route, Route::kNotFound);
+  ExpectError(r, 400, "invalid_request");
+}
+
+TEST(ErrorsTest, RefusalsMapInOnePlace) {
+  struct Case {
+    Refusal refusal;
+    int http;
+    std::string code;
+  };
+  for (const Case& k : std::vector<Case>{{Refusal::kMalformed, 400, "invalid_request"},
+                                         {Refusal::kUnauthorized, 401, "unauthorized"},
+                                         {Refusal::kNotFound, 404, "not_found"},
+                                         {Refusal::kMethodNotAllowed, 405, "method_not_allowed"},
+                                         {Refusal::kPayloadTooLarge, 413, "payload_too_large"},
+                                         {Refusal::kUnavailable, 503, "unavailable"},
+                                         {Refusal::kInternal, 500, "internal"}}) {
+    HttpOutcome o = OutcomeOf(k.refusal);
+    EXPECT_EQ(o.http, k.http) << k.code;
+    EXPECT_EQ(o.code, k.code);
+    EXPECT_NE(ReasonPhrase(o.http), "Unknown") << k.http;
+  }
+}
+
+}  // namespace
+}  // namespace firstcome::http
