@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 
 namespace firstcome {
 
@@ -94,8 +95,10 @@ void MetricsWriter::Histogram(std::span<const MetricLabel> labels, std::span<con
   for (std::size_t b = 0; b < counts.size(); ++b) {
     cumulative += counts[b];
     if (b < bounds.size()) {
-      auto r = std::to_chars(le, le + sizeof(le), bounds[b]);
-      with_le.back().value = std::string_view(le, static_cast<std::size_t>(r.ptr - le));
+      // %g: "0.0001", as Prometheus client libraries write bounds (the
+      // shortest round-trip form would be "1e-04").
+      int n = std::snprintf(le, sizeof(le), "%g", bounds[b]);
+      with_le.back().value = std::string_view(le, static_cast<std::size_t>(n));
     } else {
       with_le.back().value = "+Inf";
     }
