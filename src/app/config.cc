@@ -60,6 +60,23 @@ const std::vector<Setting>& Settings() {
       {"retry_interval_ms", &Config::retry_interval_ms, "how often the retry job runs"},
       {"retry_max_attempts", &Config::retry_max_attempts, "attempts before a failed event is dead"},
       {"log_level", &Config::log_level, "trace | debug | info | warn | error"},
+      {"user_auth", &Config::user_auth, "who the issuing user is: body | jwt | header"},
+      {"jwt_secret", &Config::jwt_secret, "HS256 secret of user JWTs"},
+      {"jwt_public_key", &Config::jwt_public_key,
+       "PEM file of the RS256 (RSA) or ES256 (P-256) key of user JWTs"},
+      {"jwt_issuer", &Config::jwt_issuer, "required iss of user JWTs (when set)"},
+      {"jwt_audience", &Config::jwt_audience, "required aud of user JWTs (when set)"},
+      {"jwt_leeway_s", &Config::jwt_leeway_s, "clock skew allowed on exp and nbf, seconds"},
+      {"user_header", &Config::user_header, "header naming the user (user_auth = header)"},
+      {"trusted_proxies", &Config::trusted_proxies,
+       "comma-separated CIDRs whose X-Forwarded-For and user header are believed"},
+      {"rate_limit_ip", &Config::rate_limit_ip, "requests/s per client address, burst 2x (0: off)"},
+      {"rate_limit_user", &Config::rate_limit_user, "issue attempts/s per user (0: off)"},
+      {"rate_limit_keys", &Config::rate_limit_keys,
+       "client addresses / users tracked per rate limit (memory bound)"},
+      {"max_connections", &Config::max_connections, "open connections at most"},
+      {"max_in_flight", &Config::max_in_flight,
+       "admissions waiting for the log at most (beyond: 503)"},
   };
   return kSettings;
 }
@@ -114,7 +131,8 @@ Status Validate(const Config& c) {
        {OneOf("role", c.role, {"all", "api", "consumer"}),
         OneOf("gate", c.gate, {"memory", "redis"}), OneOf("log", c.log, {"embedded", "kafka"}),
         OneOf("store", c.store, {"sqlite", "mysql"}),
-        OneOf("log_level", c.log_level, {"trace", "debug", "info", "warn", "error"})}) {
+        OneOf("log_level", c.log_level, {"trace", "debug", "info", "warn", "error"}),
+        OneOf("user_auth", c.user_auth, {"body", "jwt", "header"})}) {
     if (!s.ok()) return s;
   }
   if (c.port < 0 || c.port > 65535) return Status::Invalid("port must be 0..65535");
@@ -142,6 +160,29 @@ Status Validate(const Config& c) {
   }
   if (c.log_commit_delay_us < 0 || c.log_commit_delay_us > 100000) {
     return Status::Invalid("log_commit_delay_us must be 0..100000");
+  }
+  if (c.user_auth == "jwt" && c.jwt_secret.empty() == c.jwt_public_key.empty()) {
+    return Status::Invalid("user_auth = jwt needs exactly one of jwt_secret and jwt_public_key");
+  }
+  if (c.user_auth == "header" && c.trusted_proxies.empty()) {
+    return Status::Invalid(
+        "user_auth = header needs trusted_proxies (the peers allowed to name the user)");
+  }
+  if (c.user_auth == "header" && c.user_header.empty()) {
+    return Status::Invalid("user_header must not be empty");
+  }
+  if (c.jwt_leeway_s < 0 || c.jwt_leeway_s > 3600) {
+    return Status::Invalid("jwt_leeway_s must be 0..3600");
+  }
+  if (c.rate_limit_ip < 0 || c.rate_limit_user < 0) {
+    return Status::Invalid("rate_limit_ip and rate_limit_user must be >= 0 (0: off)");
+  }
+  if (c.rate_limit_keys < 16 || c.rate_limit_keys > 100000000) {
+    return Status::Invalid("rate_limit_keys must be 16..100000000");
+  }
+  if (c.max_connections < 1 || c.max_connections > 10000000 || c.max_in_flight < 1 ||
+      c.max_in_flight > 10000000) {
+    return Status::Invalid("max_connections and max_in_flight must be 1..10000000");
   }
   if (c.gate == "memory" && c.role != "all") {
     return Status::Invalid(

@@ -53,6 +53,23 @@ struct Config {
   std::int64_t retry_max_attempts = 10;
 
   std::string log_level = "info";  // trace | debug | info | warn | error
+
+  // Identity: who the user of an issue request is (docs/api.md, "Identity").
+  std::string user_auth = "body";  // body | jwt | header
+  std::string jwt_secret;          // HS256
+  std::string jwt_public_key;      // PEM file: RS256 (RSA key) or ES256 (P-256 key)
+  std::string jwt_issuer;          // checked when set
+  std::string jwt_audience;        // checked when set
+  std::int64_t jwt_leeway_s = 30;  // clock skew allowed on exp and nbf
+  std::string user_header = "X-User-Id";
+  std::string trusted_proxies;  // comma-separated CIDRs
+
+  // Limits (docs/api.md, "Limits").
+  double rate_limit_ip = 0;               // requests/s per client address, burst 2x; 0: off
+  double rate_limit_user = 0;             // issue attempts/s per user; 0: off
+  std::int64_t rate_limit_keys = 100000;  // buckets kept per limit (memory bound)
+  std::int64_t max_connections = 10000;
+  std::int64_t max_in_flight = 10000;  // admissions waiting for the log
 };
 
 // The raw inputs, so that building a Config is a pure function (unit-tested).

@@ -86,7 +86,8 @@ int Serve(const Config& config) {
   Issuer issuer({.catalog = b.catalog.get(),
                  .store = b.store.get(),
                  .gate = b.gate.get(),
-                 .log = issues ? b.log.get() : nullptr});
+                 .log = issues ? b.log.get() : nullptr},
+                {}, {.max_in_flight = config.max_in_flight});
   MetricsSources metrics;
   metrics.Add(&issuer);
   if (consumer) metrics.Add(&*consumer);
@@ -97,6 +98,7 @@ int Serve(const Config& config) {
                      .body_limit = static_cast<std::size_t>(config.max_body_bytes),
                      .admin_token = config.admin_token,
                      .role = config.role,
+                     .max_connections = static_cast<int>(config.max_connections),
                      .metrics = &metrics},
                     issuer);
   if (consumer) {

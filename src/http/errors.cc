@@ -106,6 +106,8 @@ std::string_view ReasonPhrase(int http) {
       return "Gone";
     case 413:
       return "Payload Too Large";
+    case 429:
+      return "Too Many Requests";
     case 431:
       return "Request Header Fields Too Large";
     case 500:
@@ -125,6 +127,11 @@ void SetError(Reply& reply, Refusal refusal, std::string_view detail, bool with_
 
 void SetError(Reply& reply, const Status& status, bool with_status) {
   WriteError(reply, OutcomeOf(status.code()), status.message(), with_status);
+}
+
+int RetryAfterSeconds(const Reply& reply) {
+  if (reply.retry_after_s > 0) return reply.retry_after_s;
+  return reply.status == 503 || reply.status == 429 ? 1 : 0;
 }
 
 }  // namespace firstcome::http

@@ -22,6 +22,10 @@ namespace firstcome::http {
 inline constexpr int kHttpOk = 200;
 inline constexpr int kHttpCreated = 201;
 
+// The Retry-After header of `reply` in seconds, 0 for none: the reply's own
+// value, else 1 for every 503 and 429.
+int RetryAfterSeconds(const Reply& reply);
+
 // Refusals that do not come from a Status or an IssueStatus.
 enum class Refusal {
   kMalformed,         // 400 invalid_request: not parseable as HTTP

@@ -19,6 +19,9 @@ struct Reply {
   const char* allow = nullptr;    // the Allow header of a 405
   bool www_authenticate = false;  // a 401 names the Bearer scheme
   bool close = false;             // the server closes the connection after this answer
+  // Retry-After seconds; 0: none, except that every 503 and 429 carries one
+  // (RetryAfterSeconds in errors.h), since both mean "nothing was taken, retry".
+  int retry_after_s = 0;
 
   void clear() {
     status = 200;
@@ -27,6 +30,7 @@ struct Reply {
     allow = nullptr;
     www_authenticate = false;
     close = false;
+    retry_after_s = 0;
   }
 };
 

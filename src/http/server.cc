@@ -119,6 +119,10 @@ void AppendAnswer(std::string& out, const http::Reply& reply, ConnectionHeader c
     out += reply.allow;
   }
   if (reply.www_authenticate) out += "\r\nWWW-Authenticate: Bearer";
+  if (int retry_after = http::RetryAfterSeconds(reply); retry_after > 0) {
+    out += "\r\nRetry-After: ";
+    AppendUnsigned(out, static_cast<std::size_t>(retry_after));
+  }
   out += "\r\n\r\n";
   out += reply.body;
 }

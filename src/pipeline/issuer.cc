@@ -24,7 +24,8 @@ const char* StateName(CouponState s) {
 
 }  // namespace
 
-Issuer::Issuer(IssuerParts parts, ResenderOptions resend) : parts_(parts) {
+Issuer::Issuer(IssuerParts parts, ResenderOptions resend, IssuerLimits limits)
+    : parts_(parts), limits_(limits) {
   if (parts_.log != nullptr) resender_ = std::make_unique<Resender>(*parts_.log, resend);
 }
 
@@ -137,6 +138,11 @@ void Issuer::Issue(std::string_view event_id, std::string_view user_id, IssueCal
                                                : "ended at " + FormatRfc3339(*event->ends_at);
     return done(std::move(a));
   }
+  if (in_flight_.load(std::memory_order_relaxed) >= limits_.max_in_flight) {
+    overloaded_.fetch_add(1, std::memory_order_relaxed);
+    return done(Unavailable(event_id, user_id,
+                            "too many admissions are waiting for the log; retry shortly"));
+  }
   const Event& ev = *event;
   parts_.gate->Admit(ev, user_id,
                      [this, event = std::move(event), user = std::string(user_id),
@@ -234,6 +240,9 @@ void Issuer::WriteMetrics(MetricsWriter& out) const {
   out.Counter("firstcome_issue_released_total",
               "Gate slots given back because their record was definitely not persisted.",
               static_cast<double>(released_.load()));
+  out.Counter("firstcome_issue_overloaded_total",
+              "Issue requests answered 503 at once because max_in_flight admissions waited.",
+              static_cast<double>(overloaded_.load()));
   if (resender_) resender_->WriteMetrics(out);
   auto events = parts_.catalog->List();
   if (!events.ok()) return;

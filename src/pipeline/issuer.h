@@ -34,9 +34,16 @@ struct IssuerParts {
   Log* log = nullptr;               // null: no issuing
 };
 
+struct IssuerLimits {
+  // Admissions waiting for the log at most; beyond, an issue request is
+  // answered 503 before the gate is asked, so nothing is taken (why: a log that
+  // slows down must not turn a burst into unbounded memory and latency).
+  std::int64_t max_in_flight = 10000;
+};
+
 class Issuer final : public CouponService, public MetricsSource {
  public:
-  explicit Issuer(IssuerParts parts, ResenderOptions resend = {});
+  explicit Issuer(IssuerParts parts, ResenderOptions resend = {}, IssuerLimits limits = {});
 
   Result<EventView> CreateEvent(const Event& event) override;
   Result<EventView> GetEvent(std::string_view event_id) override;
@@ -59,6 +66,8 @@ class Issuer final : public CouponService, public MetricsSource {
                   IssueCallback done);
 
   IssuerParts parts_;
+  const IssuerLimits limits_;
+  std::atomic<std::int64_t> overloaded_{0};
   std::atomic<std::int64_t> in_flight_{0};
   std::atomic<std::int64_t> log_failures_{0};
   std::atomic<std::int64_t> released_{0};
