@@ -1,7 +1,9 @@
 #include "http/json_codec.h"
 
+#include <algorithm>
 #include <array>
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 #include <charconv>
 #include <cstdint>
 
@@ -90,17 +92,110 @@ Status ReadTime(const json::object& o, std::string_view field, std::optional<Uni
   return Status::Ok();
 }
 
+constexpr std::size_t kMaxDepth = 16;
+
+// A SAX pass that refuses an object naming a key twice. Why: Boost.JSON keeps
+// the last of duplicate keys, a proxy or WAF in front may keep the first, and
+// then the two read one body two ways (say, two different user_ids). Keys of
+// the open objects are kept in one flat list, each object's part starting at
+// `starts`; both keep their capacity across calls (thread_local), so the
+// hot path allocates nothing once warm.
+class DuplicateKeyCheck {
+ public:
+  static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
+
+  std::string duplicate;  // the key named twice, when the parse was stopped for it
+
+  void Reset() {
+    keys_.clear();
+    starts_.clear();
+    partial_.clear();
+    duplicate.clear();
+  }
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_array_begin(boost::system::error_code&) { return true; }
+  bool on_array_end(std::size_t, boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) {
+    starts_.push_back(keys_.size());
+    return true;
+  }
+  bool on_object_end(std::size_t, boost::system::error_code&) {
+    keys_.resize(starts_.back());
+    starts_.pop_back();
+    return true;
+  }
+  bool on_string_part(json::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_string(json::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_key_part(json::string_view s, std::size_t, boost::system::error_code&) {
+    partial_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, boost::system::error_code& ec) {
+    partial_.append(s.data(), s.size());
+    for (std::size_t i = starts_.back(); i < keys_.size(); ++i) {
+      if (keys_[i] == partial_) {
+        duplicate = partial_;
+        ec = json::error::syntax;  // stops the parse; `duplicate` says why
+        return false;
+      }
+    }
+    keys_.push_back(partial_);
+    partial_.clear();
+    return true;
+  }
+  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(std::int64_t, json::string_view, boost::system::error_code&) { return true; }
+  bool on_uint64(std::uint64_t, json::string_view, boost::system::error_code&) { return true; }
+  bool on_double(double, json::string_view, boost::system::error_code&) { return true; }
+  bool on_bool(bool, boost::system::error_code&) { return true; }
+  bool on_null(boost::system::error_code&) { return true; }
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
+
+ private:
+  std::vector<std::string> keys_;
+  std::vector<std::size_t> starts_;
+  std::string partial_;
+};
+
+// ok unless an object of `body` names a key twice. Malformed JSON is left to
+// the real parse, which says what is wrong with it.
+Status CheckNoDuplicateKeys(std::string_view body) {
+  json::parse_options opts;
+  opts.max_depth = kMaxDepth;
+  json::basic_parser<DuplicateKeyCheck> parser(opts);
+  DuplicateKeyCheck& check = parser.handler();
+  check.Reset();
+  boost::system::error_code ec;
+  parser.write_some(false, body.data(), body.size(), ec);
+  if (!check.duplicate.empty()) {
+    // The key is echoed when it is short printable ASCII (no cut UTF-8).
+    const std::string& key = check.duplicate;
+    const bool plain =
+        key.size() <= kMaxIdLength &&
+        std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+    return Status::Invalid(plain ? "the body names \"" + key + "\" more than once"
+                                 : std::string("the body names a key more than once"));
+  }
+  return Status::Ok();
+}
+
 Status ParseObject(std::string_view body, json::value& out, json::storage_ptr sp) {
   if (body.empty()) return Status::Invalid("the body must be a JSON object; it is empty");
   boost::system::error_code ec;
   json::parse_options opts;
-  opts.max_depth = 16;
+  opts.max_depth = kMaxDepth;
   out = json::parse(body, ec, std::move(sp), opts);
   if (ec) return Status::Invalid("the body is not valid JSON: " + ec.message());
   if (!out.is_object()) {
     return Status::Invalid(std::string("the body must be a JSON object, not ") + KindName(out));
   }
-  return Status::Ok();
+  return CheckNoDuplicateKeys(body);
 }
 
 void AppendInt(std::string& out, std::int64_t n) {

@@ -343,6 +343,27 @@ TEST_F(ApiHandlerTest, IssueRefusesABadBodyWithoutCallingTheService) {
   EXPECT_EQ(service_.issue_calls, 0);
 }
 
+// A body naming a key twice is refused (400) instead of last-wins: a proxy
+// that keeps the first would otherwise read another user than Firstcome.
+TEST_F(ApiHandlerTest, DuplicateKeysAreRefusedAtEveryDepth) {
+  for (const char* body :
+       {R"({"user_id":"u-1","user_id":"u-2"})", R"({"user_id":"u-1","x":{"a":1,"a":2}})",
+        R"({"user_id":"u-1","x":[{"b":1},{"c":{"d":1,"d":1}}]})"}) {
+    SCOPED_TRACE(body);
+    ExpectError(Issue("launch", body), 400, "invalid_request", /*with_status=*/true);
+  }
+  EXPECT_EQ(Body(Issue("launch", R"({"user_id":"u-1","user_id":"u-2"})")).at("detail"),
+            json::value("the body names \"user_id\" more than once"));
+  EXPECT_EQ(service_.issue_calls, 0);
+  // The same key in sibling or nested objects is not a duplicate.
+  Issue("launch", R"({"user_id":"u-1","x":{"user_id":1},"y":[{"a":1},{"a":2}]})");
+  EXPECT_EQ(service_.issue_calls, 1);
+  EXPECT_EQ(service_.last_user, "u-1");
+  ExpectError(Run(Request(Method::kPost, "/api/v1/events", R"({"id":"e","total":3,"total":5})")),
+              400, "invalid_request");
+  EXPECT_TRUE(service_.created.empty());
+}
+
 TEST_F(ApiHandlerTest, InvalidIdsInThePathAre400) {
   const std::string long_id(65, 'e');
   for (const std::string& id : {std::string("bad%20id"), std::string("bad!id"), long_id}) {
