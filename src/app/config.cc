@@ -214,7 +214,10 @@ Result<Config> BuildConfig(const ConfigSources& sources) {
       msg << "config file: " << e.description() << " at line " << e.source().begin.line;
       return Status::Invalid(msg.str());
     }
-    for (auto&& [key, node] : table) {
+    for (auto&& entry : table) {
+      // Not a structured binding: clang 14 (the fuzz build) cannot capture one.
+      const toml::key& key = entry.first;
+      const toml::node& node = entry.second;
       auto it = std::find_if(Settings().begin(), Settings().end(),
                              [&](const Setting& s) { return key.str() == s.name; });
       if (it == Settings().end()) {
