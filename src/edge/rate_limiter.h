@@ -11,7 +11,8 @@
 //    max_keys / shards buckets; a full shard evicts before it inserts.
 //  - The lock is held only for one lookup and one update. A key already
 //    present costs no allocation, and once a shard is full an insertion
-//    reuses the evicted bucket's memory.
+//    reuses the evicted bucket's memory (its string grows only when the new
+//    key is longer than any it held before).
 //  - rate_per_second == 0 turns the limiter off: every call is allowed,
 //    nothing is stored and nothing is counted.
 #pragma once
