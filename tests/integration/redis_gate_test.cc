@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "support/fixtures.h"
 #include "support/process.h"
 #include "support/services.h"
 
@@ -21,10 +22,12 @@ namespace firstcome {
 namespace {
 
 using std::chrono::milliseconds;
-using testing::FreezeProcess;
-using testing::RunShell;
-using testing::Services;
-using testing::ThawProcess;
+using test::EventOfThisTest;
+using test::FreezeProcess;
+using test::Name;
+using test::RunShell;
+using test::Services;
+using test::ThawProcess;
 
 Services* services = nullptr;
 
@@ -52,20 +55,7 @@ class RedisGateTest : public ::testing::Test {
     o.sold_out_cache = milliseconds(0);
     return o;
   }
-
-  static Event MakeEvent(std::int64_t total, std::int32_t per_user = 1) {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    return Event{.id = std::string("ev-") + info->name(), .total = total, .per_user = per_user};
-  }
 };
-
-// Why not "x" + std::to_string(i): GCC 12 warns (-Wrestrict, a known false
-// positive) on that pattern, and warnings are errors here.
-std::string Name(std::string_view prefix, std::int64_t i) {
-  std::string name(prefix);
-  name += std::to_string(i);
-  return name;
-}
 
 int RedisCli(const std::string& url, const std::string& command) {
   const std::string port = url.substr(url.rfind(':') + 1);
@@ -104,7 +94,7 @@ Admission MustAdmit(Gate& gate, const Event& event, const std::string& user) {
 TEST_F(RedisGateTest, AdmitsOnceThenAlreadyIssuedThenSoldOut) {
   auto gate = Open(NoCache());
   ASSERT_TRUE(gate);
-  const Event ev = MakeEvent(2);
+  const Event ev = EventOfThisTest(2);
   Admission a = MustAdmit(*gate, ev, "alice");
   EXPECT_EQ(a.verdict, AdmitVerdict::kAdmitted);
   EXPECT_EQ(a.seq, 1);
@@ -127,7 +117,7 @@ TEST_F(RedisGateTest, AdmitsOnceThenAlreadyIssuedThenSoldOut) {
 TEST_F(RedisGateTest, PerUserThree) {
   auto gate = Open(NoCache());
   ASSERT_TRUE(gate);
-  const Event ev = MakeEvent(10, 3);
+  const Event ev = EventOfThisTest(10, 3);
   for (int i = 1; i <= 3; ++i) {
     Admission a = MustAdmit(*gate, ev, "u");
     ASSERT_EQ(a.verdict, AdmitVerdict::kAdmitted);
@@ -144,7 +134,7 @@ TEST_F(RedisGateTest, PerUserThree) {
 TEST_F(RedisGateTest, ReleaseFreesTheSeqAndTheUserSeqForReuse) {
   auto gate = Open(NoCache());
   ASSERT_TRUE(gate);
-  const Event ev = MakeEvent(3, 2);
+  const Event ev = EventOfThisTest(3, 2);
   EXPECT_EQ(MustAdmit(*gate, ev, "a").seq, 1);  // a: user_seq 1
   EXPECT_EQ(MustAdmit(*gate, ev, "b").seq, 2);
   EXPECT_EQ(MustAdmit(*gate, ev, "a").seq, 3);  // a: user_seq 2
@@ -177,7 +167,7 @@ TEST_F(RedisGateTest, SoldOutIsCachedLocallyForTheConfiguredTime) {
   auto a = Open(cached);
   auto b = Open(NoCache());
   ASSERT_TRUE(a && b);
-  const Event ev = MakeEvent(1);
+  const Event ev = EventOfThisTest(1);
   EXPECT_EQ(MustAdmit(*a, ev, "x").verdict, AdmitVerdict::kAdmitted);
   EXPECT_EQ(MustAdmit(*a, ev, "y").verdict, AdmitVerdict::kSoldOut);
   // Another process frees the slot: `a` does not ask Redis while its flag holds.
@@ -201,7 +191,7 @@ TEST_F(RedisGateTest, CachedSoldOutStillTellsHoldersTheirCoupons) {
   auto a = Open(cached);
   auto b = Open(NoCache());
   ASSERT_TRUE(a && b);
-  const Event ev = MakeEvent(2);
+  const Event ev = EventOfThisTest(2);
   EXPECT_EQ(MustAdmit(*a, ev, "x").verdict, AdmitVerdict::kAdmitted);
   EXPECT_EQ(MustAdmit(*b, ev, "w").verdict, AdmitVerdict::kAdmitted);
   EXPECT_EQ(MustAdmit(*a, ev, "y").verdict, AdmitVerdict::kSoldOut);  // flag set
@@ -221,7 +211,7 @@ TEST_F(RedisGateTest, CachedSoldOutStillTellsHoldersTheirCoupons) {
 TEST_F(RedisGateTest, RecoversFromScriptFlush) {
   auto gate = Open(NoCache());
   ASSERT_TRUE(gate);
-  const Event ev = MakeEvent(10);
+  const Event ev = EventOfThisTest(10);
   EXPECT_EQ(MustAdmit(*gate, ev, "before").seq, 1);
   ASSERT_EQ(RedisCli(Url(), "SCRIPT FLUSH"), 0);
   Admission after = MustAdmit(*gate, ev, "after");
@@ -244,7 +234,7 @@ TEST_F(RedisGateTest, TwoGatesManyThreadsNeverOverIssue) {
   // are still coming back for their second coupon.
   constexpr std::int64_t kTotal = 150;
   constexpr int kThreads = 16, kPerThread = 400, kUsers = 100;
-  const Event ev = MakeEvent(kTotal, 2);
+  const Event ev = EventOfThisTest(kTotal, 2);
 
   std::mutex mu;
   std::map<std::string, std::set<std::int64_t>> seqs_of;
@@ -306,7 +296,7 @@ TEST_F(RedisGateTest, TwoGatesManyThreadsNeverOverIssue) {
 TEST_F(RedisGateTest, SnapshotRebuildRoundTrip) {
   auto gate = Open(NoCache());
   ASSERT_TRUE(gate);
-  const Event ev = MakeEvent(1500, 2);
+  const Event ev = EventOfThisTest(1500, 2);
   std::vector<Issuance> issuances;
   // Enough holders to need several HSCAN pages and ZRANGE chunks.
   for (int i = 0; i < 1200; ++i) {
@@ -373,7 +363,7 @@ TEST_F(RedisGateTest, SnapshotRebuildRoundTrip) {
 TEST_F(RedisGateTest, OddUserIdsAreStoredVerbatim) {
   auto gate = Open(NoCache());
   ASSERT_TRUE(gate);
-  const Event ev = MakeEvent(5, 2);
+  const Event ev = EventOfThisTest(5, 2);
   const std::string odd = std::string("a,b:c d\"e\n", 10) + std::string(1, '\0') + "}{";
   EXPECT_EQ(MustAdmit(*gate, ev, odd).seq, 1);
   EXPECT_EQ(MustAdmit(*gate, ev, odd).seq, 2);
@@ -388,7 +378,7 @@ TEST_F(RedisGateTest, FullQueueAnswersUnavailableAndEveryCallbackRunsOnce) {
   options.max_queued = 4;
   auto gate = Open(options);
   ASSERT_TRUE(gate);
-  const Event ev = MakeEvent(100000);
+  const Event ev = EventOfThisTest(100000);
   constexpr int kRequests = 2000;
   std::atomic<int> answered{0}, refused{0}, admitted{0};
   for (int i = 0; i < kRequests; ++i) {

@@ -10,21 +10,13 @@
 #include "log/sqlite_log.h"
 #include "pipeline/retry_job.h"
 #include "store/sqlite_store.h"
-#include "support/process.h"
+#include "support/fixtures.h"
 
 namespace firstcome {
 namespace {
 
-using testing::TempDir;
-
-Issuance Record(int seq, const std::string& user) {
-  return Issuance{.event_id = "ev",
-                  .user_id = user,
-                  .seq = seq,
-                  .user_seq = 1,
-                  .coupon_id = CouponId("ev", seq),
-                  .issued_at = NowMillis()};
-}
+using test::MakeIssuance;
+using test::TempDir;
 
 class ConsumerTest : public ::testing::Test {
  protected:
@@ -45,7 +37,7 @@ class ConsumerTest : public ::testing::Test {
     for (int seq = from; seq <= to; ++seq) {
       auto p = std::make_shared<std::promise<AppendResult>>();
       answers.push_back(p->get_future());
-      log_->Append(Record(seq, prefix + std::to_string(seq)),
+      log_->Append(MakeIssuance("ev", prefix + std::to_string(seq), seq),
                    [p](AppendResult r) { p->set_value(r); });
     }
     for (auto& a : answers) ASSERT_TRUE(a.get().status.ok());
