@@ -22,9 +22,11 @@ namespace firstcome {
 namespace {
 
 using std::chrono::milliseconds;
+using test::AdmitAndWait;
 using test::EventOfThisTest;
 using test::FreezeProcess;
 using test::Name;
+using test::ReleaseAndWait;
 using test::RunShell;
 using test::Services;
 using test::ThawProcess;
@@ -62,31 +64,8 @@ int RedisCli(const std::string& url, const std::string& command) {
   return RunShell("redis-cli -p " + port + " " + command + " >/dev/null 2>&1");
 }
 
-Result<Admission> AdmitSync(Gate& gate, const Event& event, const std::string& user,
-                            milliseconds limit = milliseconds(10000)) {
-  auto promise = std::make_shared<std::promise<Result<Admission>>>();
-  auto answer = promise->get_future();
-  gate.Admit(event, user, [promise](Result<Admission> r) { promise->set_value(std::move(r)); });
-  if (answer.wait_for(limit) != std::future_status::ready) {
-    ADD_FAILURE() << "no answer within " << limit.count() << " ms";
-    return Status::Internal("no answer");
-  }
-  return answer.get();
-}
-
-Status ReleaseSync(Gate& gate, const Event& event, const std::string& user, std::int64_t seq) {
-  auto promise = std::make_shared<std::promise<Status>>();
-  auto answer = promise->get_future();
-  gate.Release(event, user, seq, [promise](Status s) { promise->set_value(std::move(s)); });
-  if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
-    ADD_FAILURE() << "no release answer";
-    return Status::Internal("no answer");
-  }
-  return answer.get();
-}
-
 Admission MustAdmit(Gate& gate, const Event& event, const std::string& user) {
-  auto r = AdmitSync(gate, event, user);
+  auto r = AdmitAndWait(gate, event, user);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? *r : Admission{};
 }
@@ -140,12 +119,12 @@ TEST_F(RedisGateTest, ReleaseFreesTheSeqAndTheUserSeqForReuse) {
   EXPECT_EQ(MustAdmit(*gate, ev, "a").seq, 3);  // a: user_seq 2
   EXPECT_EQ(MustAdmit(*gate, ev, "c").verdict, AdmitVerdict::kSoldOut);
 
-  ASSERT_TRUE(ReleaseSync(*gate, ev, "a", 1).ok());
+  ASSERT_TRUE(ReleaseAndWait(*gate, ev, "a", 1).ok());
   EXPECT_EQ(*gate->AdmittedCount(ev), 2);
   EXPECT_EQ(*gate->SeqsOfUser(ev, "a"), std::vector<std::int64_t>{3});
   // Releasing what the user does not hold changes nothing.
-  EXPECT_EQ(ReleaseSync(*gate, ev, "a", 1).code(), Status::Code::kNotFound);
-  EXPECT_EQ(ReleaseSync(*gate, ev, "nobody", 2).code(), Status::Code::kNotFound);
+  EXPECT_EQ(ReleaseAndWait(*gate, ev, "a", 1).code(), Status::Code::kNotFound);
+  EXPECT_EQ(ReleaseAndWait(*gate, ev, "nobody", 2).code(), Status::Code::kNotFound);
   EXPECT_EQ(*gate->AdmittedCount(ev), 2);
 
   // The lowest free seq and the free user_seq are handed out again.
@@ -155,7 +134,7 @@ TEST_F(RedisGateTest, ReleaseFreesTheSeqAndTheUserSeqForReuse) {
   EXPECT_EQ(a.user_seq, 1);
   EXPECT_EQ(MustAdmit(*gate, ev, "c").verdict, AdmitVerdict::kSoldOut);
 
-  ASSERT_TRUE(ReleaseSync(*gate, ev, "b", 2).ok());
+  ASSERT_TRUE(ReleaseAndWait(*gate, ev, "b", 2).ok());
   Admission c = MustAdmit(*gate, ev, "c");
   EXPECT_EQ(c.seq, 2);
   EXPECT_EQ(c.user_seq, 1);
@@ -171,7 +150,7 @@ TEST_F(RedisGateTest, SoldOutIsCachedLocallyForTheConfiguredTime) {
   EXPECT_EQ(MustAdmit(*a, ev, "x").verdict, AdmitVerdict::kAdmitted);
   EXPECT_EQ(MustAdmit(*a, ev, "y").verdict, AdmitVerdict::kSoldOut);
   // Another process frees the slot: `a` does not ask Redis while its flag holds.
-  ASSERT_TRUE(ReleaseSync(*b, ev, "x", 1).ok());
+  ASSERT_TRUE(ReleaseAndWait(*b, ev, "x", 1).ok());
   EXPECT_EQ(MustAdmit(*a, ev, "y").verdict, AdmitVerdict::kSoldOut);
   std::this_thread::sleep_for(milliseconds(1100));
   Admission y = MustAdmit(*a, ev, "y");
@@ -179,7 +158,7 @@ TEST_F(RedisGateTest, SoldOutIsCachedLocallyForTheConfiguredTime) {
   EXPECT_EQ(y.seq, 1);
   // A local release drops the flag at once.
   EXPECT_EQ(MustAdmit(*a, ev, "z").verdict, AdmitVerdict::kSoldOut);
-  ASSERT_TRUE(ReleaseSync(*a, ev, "y", 1).ok());
+  ASSERT_TRUE(ReleaseAndWait(*a, ev, "y", 1).ok());
   EXPECT_EQ(MustAdmit(*a, ev, "z").verdict, AdmitVerdict::kAdmitted);
 }
 
@@ -218,7 +197,7 @@ TEST_F(RedisGateTest, RecoversFromScriptFlush) {
   EXPECT_EQ(after.verdict, AdmitVerdict::kAdmitted);
   EXPECT_EQ(after.seq, 2);
   ASSERT_EQ(RedisCli(Url(), "SCRIPT FLUSH"), 0);
-  EXPECT_TRUE(ReleaseSync(*gate, ev, "after", 2).ok());
+  EXPECT_TRUE(ReleaseAndWait(*gate, ev, "after", 2).ok());
   EXPECT_EQ(*gate->AdmittedCount(ev), 1);
 }
 
@@ -309,7 +288,7 @@ TEST_F(RedisGateTest, SnapshotRebuildRoundTrip) {
   std::vector<Issuance> kept;
   for (const auto& i : issuances) {
     if (i.seq % 3 == 0 && i.seq < 1200) {
-      ASSERT_TRUE(ReleaseSync(*gate, ev, i.user_id, i.seq).ok());
+      ASSERT_TRUE(ReleaseAndWait(*gate, ev, i.user_id, i.seq).ok());
     } else {
       kept.push_back(i);
     }
@@ -437,7 +416,7 @@ TEST(RedisGateFaults, StoppedOrHungRedisAnswersUnavailableInTimeAndRecovers) {
     return std::pair{s, std::chrono::steady_clock::now() - start};
   };
   auto admit_status = [&](const std::string& user) {
-    auto r = AdmitSync(gate, ev, user, milliseconds(5000));
+    auto r = AdmitAndWait(gate, ev, user, milliseconds(5000));
     return r.ok() ? Status::Ok() : r.status();
   };
 

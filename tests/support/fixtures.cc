@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -71,6 +72,30 @@ std::string Name(std::string_view prefix, std::int64_t n) {
   std::string s(prefix);
   s += std::to_string(n);
   return s;
+}
+
+Result<Admission> AdmitAndWait(Gate& gate, const Event& event, std::string_view user,
+                               std::chrono::milliseconds limit) {
+  auto promise = std::make_shared<std::promise<Result<Admission>>>();
+  auto answer = promise->get_future();
+  gate.Admit(event, user, [promise](Result<Admission> r) { promise->set_value(std::move(r)); });
+  if (answer.wait_for(limit) != std::future_status::ready) {
+    ADD_FAILURE() << "no admit answer within " << limit.count() << " ms";
+    return Status::Internal("no answer");
+  }
+  return answer.get();
+}
+
+Status ReleaseAndWait(Gate& gate, const Event& event, std::string_view user, std::int64_t seq,
+                      std::chrono::milliseconds limit) {
+  auto promise = std::make_shared<std::promise<Status>>();
+  auto answer = promise->get_future();
+  gate.Release(event, user, seq, [promise](Status s) { promise->set_value(std::move(s)); });
+  if (answer.wait_for(limit) != std::future_status::ready) {
+    ADD_FAILURE() << "no release answer within " << limit.count() << " ms";
+    return Status::Internal("no answer");
+  }
+  return answer.get();
 }
 
 TempDir::TempDir() {

@@ -4,12 +4,14 @@
 // between its suites.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/event.h"
+#include "gate/gate.h"
 #include "support/services.h"
 
 namespace firstcome::test {
@@ -35,6 +37,13 @@ std::vector<Issuance> MakeIssuances(const std::string& event, std::int64_t from,
 // prefix + n. Why not "x" + std::to_string(n): GCC 12 warns (-Wrestrict, a
 // known false positive) on that pattern, and warnings are errors here.
 std::string Name(std::string_view prefix, std::int64_t n);
+
+// Gate calls answered through a callback, waited for (at most `limit`; a
+// test failure and an Internal status when no answer came).
+Result<Admission> AdmitAndWait(Gate& gate, const Event& event, std::string_view user,
+                               std::chrono::milliseconds limit = std::chrono::seconds(10));
+Status ReleaseAndWait(Gate& gate, const Event& event, std::string_view user, std::int64_t seq,
+                      std::chrono::milliseconds limit = std::chrono::seconds(10));
 
 // A fresh folder under /tmp, removed by the destructor (kept when the
 // environment has FIRSTCOME_KEEP_TEST_DIRS, for post-mortems).
