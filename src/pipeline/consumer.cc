@@ -27,11 +27,31 @@ Consumer::Consumer(Log& log, Store& store, ConsumerOptions options)
 
 Consumer::~Consumer() { Stop(); }
 
+Status Consumer::OpenReader() {
+  auto reader = log_.OpenReader(options_.group);
+  if (!reader.ok()) return reader.status();
+  reader_ = std::move(reader).value();
+  return Status::Ok();
+}
+
+void Consumer::RestartFromCommitted() {
+  Status rewound = reader_->Rewind();
+  if (rewound.ok()) return;
+  // The reader may still stand after the records just handed out (Kafka: the
+  // seek did not happen): its next Poll would skip them and the Commit after
+  // it would move the group past records that never reached the store. A new
+  // reader starts from the committed position instead.
+  spdlog::warn("consumer: rewind failed ({}); reopening the log reader", rewound.ToString());
+  reader_.reset();  // first: a second member of the group would share its partitions
+  if (Status s = OpenReader(); !s.ok()) {
+    spdlog::warn("consumer: could not reopen the log reader, retrying before the next poll: {}",
+                 s.ToString());
+  }
+}
+
 Status Consumer::Start() {
   if (!reader_) {
-    auto reader = log_.OpenReader(options_.group);
-    if (!reader.ok()) return reader.status();
-    reader_ = std::move(reader).value();
+    if (Status s = OpenReader(); !s.ok()) return s;
   }
   thread_ = std::thread([this] { Loop(); });
   return Status::Ok();
@@ -68,10 +88,18 @@ void Consumer::Throttle(std::size_t rows) {
 }
 
 Result<std::size_t> Consumer::RunOnce() {
+  if (!reader_) {
+    if (Status s = OpenReader(); !s.ok()) return s;
+  }
   auto phase = std::chrono::steady_clock::now();
   auto polled = reader_->Poll(options_.batch_size, options_.poll_wait);
   Charge(stats_.poll_us, phase);
-  if (!polled.ok()) return polled.status();
+  if (!polled.ok()) {
+    // A failed Poll may still have moved the position (KafkaReader drops what
+    // it fetched before a fatal error): start again from the committed one.
+    RestartFromCommitted();
+    return polled.status();
+  }
   std::vector<Issuance>& batch = *polled;
   stats_.lag.store(reader_->Lag(), std::memory_order_relaxed);
   if (batch.empty()) return std::size_t{0};
@@ -80,7 +108,7 @@ Result<std::size_t> Consumer::RunOnce() {
   phase = std::chrono::steady_clock::now();
   auto outcome = store_.InsertCoupons(batch);
   if (!outcome.ok()) {
-    reader_->Rewind();
+    RestartFromCommitted();
     return outcome.status();
   }
   // Refused records go to the failed-event table before the position moves:
@@ -89,7 +117,7 @@ Result<std::size_t> Consumer::RunOnce() {
   for (const auto& failure : outcome->failed) {
     Status s = store_.RecordFailure(batch[failure.index], failure.error, retry_at);
     if (!s.ok()) {
-      reader_->Rewind();
+      RestartFromCommitted();
       return s;
     }
     spdlog::warn("consumer: {} seq {} refused by the store ({}); queued for retry",
@@ -139,11 +167,6 @@ void Consumer::Loop() {
 }
 
 Status Consumer::Drain(std::chrono::milliseconds timeout) {
-  if (!reader_) {
-    auto reader = log_.OpenReader(options_.group);
-    if (!reader.ok()) return reader.status();
-    reader_ = std::move(reader).value();
-  }
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     auto handled = RunOnce();

@@ -6,7 +6,10 @@
 // committed the batch (or recorded its refused records as failed events), so a
 // crash anywhere redelivers, and redelivered records are duplicates, which the
 // store treats as done. When the store itself is unavailable the consumer
-// pauses (rewinds and backs off) instead of dropping anything.
+// pauses (rewinds and backs off) instead of dropping anything. A reader whose
+// Rewind failed is never polled or committed again (its position may be past
+// records that were never stored): it is replaced by a new one opened at the
+// group's committed position.
 #pragma once
 
 #include <atomic>
@@ -69,8 +72,15 @@ class Consumer final : public MetricsSource {
 
  private:
   // One poll → insert → commit round. Returns the number of records handled,
-  // or an error when the round had to be rewound.
+  // or an error when the round had to be rewound. Opens the reader first when
+  // there is none (a replacement could not be opened earlier).
   Result<std::size_t> RunOnce();
+  // Opens reader_ at the group's committed position.
+  Status OpenReader();
+  // Makes the next Poll start again from the committed position: rewinds, or,
+  // when that fails, drops the reader and opens a new one (left null when
+  // that fails too; RunOnce tries again before its next poll).
+  void RestartFromCommitted();
   void Loop();
   void Throttle(std::size_t rows);
   void SleepFor(std::chrono::milliseconds d);
@@ -78,7 +88,7 @@ class Consumer final : public MetricsSource {
   Log& log_;
   Store& store_;
   const ConsumerOptions options_;
-  std::unique_ptr<LogReader> reader_;
+  std::unique_ptr<LogReader> reader_;  // null: to be opened before the next poll
   ConsumerStats stats_;
   std::thread thread_;
   std::mutex mu_;

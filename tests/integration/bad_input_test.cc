@@ -16,10 +16,11 @@
 #include <vector>
 
 #include "support/api_client.h"
+#include "support/fixtures.h"
 #include "support/http_client.h"
 #include "support/process.h"
 
-namespace firstcome::testing {
+namespace firstcome::test {
 namespace {
 
 namespace json = boost::json;
@@ -229,4 +230,4 @@ TEST(BadInputAdminTest, AdminTokenRefusals) {
 }
 
 }  // namespace
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

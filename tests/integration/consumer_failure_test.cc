@@ -9,9 +9,10 @@
 #include <thread>
 
 #include "support/api_client.h"
+#include "support/fixtures.h"
 #include "support/process.h"
 
-namespace firstcome::testing {
+namespace firstcome::test {
 namespace {
 
 // Runs SQL on the store file from outside the server, as an operator would.
@@ -129,4 +130,4 @@ TEST_F(ConsumerFailure, LockedStorePausesConsumptionButNotIssuing) {
 }
 
 }  // namespace
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

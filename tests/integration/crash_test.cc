@@ -11,9 +11,10 @@
 #include "loadgen/load_generator.h"
 #include "store/sqlite_store.h"
 #include "support/api_client.h"
+#include "support/fixtures.h"
 #include "support/process.h"
 
-namespace firstcome::testing {
+namespace firstcome::test {
 namespace {
 
 TEST(Crash, KillNineMidBurstLosesNothingThatWasAnswered) {
@@ -112,4 +113,4 @@ TEST(Crash, KillNineMidBurstLosesNothingThatWasAnswered) {
 }
 
 }  // namespace
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

@@ -13,10 +13,11 @@
 
 #include "loadgen/load_generator.h"
 #include "support/api_client.h"
+#include "support/fixtures.h"
 #include "support/process.h"
 #include "support/services.h"
 
-namespace firstcome::testing {
+namespace firstcome::test {
 namespace {
 
 Services* services = nullptr;
@@ -383,4 +384,4 @@ TEST_F(Distributed, RaceInOneProcessOnRealServers) {
 }
 
 }  // namespace
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

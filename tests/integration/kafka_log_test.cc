@@ -17,26 +17,16 @@
 #include <set>
 #include <thread>
 
+#include "support/fixtures.h"
 #include "support/services.h"
 
-namespace firstcome::testing {
+namespace firstcome::test {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 Services* services = nullptr;
-
-Issuance MakeIssuance(const std::string& event, std::int64_t seq) {
-  Issuance i;
-  i.event_id = event;
-  i.user_id = "user-" + std::to_string(seq);
-  i.seq = seq;
-  i.user_seq = 1;
-  i.coupon_id = CouponId(event, seq);
-  i.issued_at = NowMillis();
-  return i;
-}
 
 // Collects append answers from the log's threads.
 class Answers {
@@ -447,4 +437,4 @@ TEST_F(KafkaLogTest, BrokerDownRefusesFastThenRecoversWithoutLoss) {
 }
 
 }  // namespace
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

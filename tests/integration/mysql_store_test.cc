@@ -14,22 +14,19 @@
 #include <thread>
 #include <vector>
 
+#include "support/fixtures.h"
 #include "support/process.h"
 #include "support/services.h"
 
 namespace firstcome {
 namespace {
 
-using testing::Services;
+using test::MakeIssuance;
+using test::Name;
+using test::Services;
 using Clock = std::chrono::steady_clock;
 
-Services& Mariadb() {
-  static auto* services = new Services("mariadb");
-  static struct Stopper {
-    ~Stopper() { delete services; }
-  } stopper;
-  return *services;
-}
+Services& Mariadb() { return test::SharedService("mariadb"); }
 
 std::unique_ptr<Store> OpenStore(int connections = 4) {
   EXPECT_TRUE(Mariadb().ok());
@@ -39,21 +36,6 @@ std::unique_ptr<Store> OpenStore(int connections = 4) {
   if (!store.ok()) return nullptr;
   EXPECT_TRUE((*store)->Migrate().ok());
   return std::move(store).value();
-}
-
-Issuance Coupon(const std::string& event, std::int64_t seq, const std::string& user) {
-  return {.event_id = event,
-          .user_id = user,
-          .seq = seq,
-          .user_seq = 1,
-          .coupon_id = CouponId(event, seq),
-          .issued_at = seq};
-}
-
-std::string UserId(int n) {
-  std::string id = "u";
-  id += std::to_string(n);
-  return id;
 }
 
 TEST(MysqlStoreTest, MalformedUrlsAreInvalid) {
@@ -73,14 +55,14 @@ TEST(MysqlStoreTest, MalformedUrlsAreInvalid) {
 }
 
 TEST(MysqlStoreTest, UnreachableServerIsUnavailableQuickly) {
-  const int port = testing::FreePort();  // nothing listens there
+  const int port = test::FreePort();  // nothing listens there
   auto store = OpenMysqlStore(
       {.url = "mysql://u:p@127.0.0.1:" + std::to_string(port) + "/db", .connections = 2});
   ASSERT_TRUE(store.ok());
   auto start = Clock::now();
   EXPECT_EQ((*store)->Migrate().code(), Status::Code::kUnavailable);
   EXPECT_EQ((*store)->Health().code(), Status::Code::kUnavailable);
-  EXPECT_EQ((*store)->InsertCoupons(std::vector{Coupon("e", 1, "u")}).status().code(),
+  EXPECT_EQ((*store)->InsertCoupons(std::vector{MakeIssuance("e", "u", 1)}).status().code(),
             Status::Code::kUnavailable);
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
 }
@@ -90,7 +72,7 @@ TEST(MysqlStoreTest, ValuesTheServerRefusesFailOneByOne) {
   ASSERT_TRUE(store);
   // Strict mode: too long and non-ASCII ids are refused, never truncated.
   std::vector<Issuance> batch;
-  for (int s = 1; s <= 40; ++s) batch.push_back(Coupon("bad-values", s, UserId(s)));
+  for (int s = 1; s <= 40; ++s) batch.push_back(MakeIssuance("bad-values", Name("u", s), s));
   batch[5].user_id = std::string(100, 'x');
   batch[30].user_id = "caf\xc3\xa9";
   auto out = store->InsertCoupons(batch);
@@ -109,7 +91,7 @@ TEST(MysqlStoreTest, ErrorTextsAreBoundedAndValidUtf8) {
   ASSERT_TRUE(store);
   std::string error = "bad \xff\xfe bytes, then \xe2\x9c\x93 and ";
   error.append(10000, 'e');
-  ASSERT_TRUE(store->RecordFailure(Coupon("errors", 1, "u"), error, 0).ok());
+  ASSERT_TRUE(store->RecordFailure(MakeIssuance("errors", "u", 1), error, 0).ok());
   auto failed = store->FailuresOf("errors");
   ASSERT_TRUE(failed.ok());
   ASSERT_EQ(failed->size(), 1u);
@@ -126,7 +108,7 @@ TEST(MysqlStoreTest, RacingWritersNeverPersistTwice) {
   ASSERT_TRUE(stores[0] && stores[1]);
   constexpr int kCoupons = 20000, kThreads = 16, kRounds = 10;
   std::vector<Issuance> all;
-  for (int s = 1; s <= kCoupons; ++s) all.push_back(Coupon("race", s, UserId(s)));
+  for (int s = 1; s <= kCoupons; ++s) all.push_back(MakeIssuance("race", Name("u", s), s));
   std::atomic<std::int64_t> inserted{0}, duplicates{0}, failed{0}, unavailable{0}, rows{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {

@@ -8,9 +8,10 @@
 
 #include "loadgen/load_generator.h"
 #include "support/api_client.h"
+#include "support/fixtures.h"
 #include "support/process.h"
 
-namespace firstcome::testing {
+namespace firstcome::test {
 namespace {
 
 TEST(Race, TwoThousandConnectionsGetExactlyTheTotal) {
@@ -75,4 +76,4 @@ TEST(Race, TwoThousandConnectionsGetExactlyTheTotal) {
 }
 
 }  // namespace
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

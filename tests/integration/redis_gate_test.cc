@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "support/fixtures.h"
 #include "support/process.h"
 #include "support/services.h"
 
@@ -21,10 +22,14 @@ namespace firstcome {
 namespace {
 
 using std::chrono::milliseconds;
-using testing::FreezeProcess;
-using testing::RunShell;
-using testing::Services;
-using testing::ThawProcess;
+using test::AdmitAndWait;
+using test::EventOfThisTest;
+using test::FreezeProcess;
+using test::Name;
+using test::ReleaseAndWait;
+using test::RunShell;
+using test::Services;
+using test::ThawProcess;
 
 Services* services = nullptr;
 
@@ -52,51 +57,15 @@ class RedisGateTest : public ::testing::Test {
     o.sold_out_cache = milliseconds(0);
     return o;
   }
-
-  static Event MakeEvent(std::int64_t total, std::int32_t per_user = 1) {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    return Event{.id = std::string("ev-") + info->name(), .total = total, .per_user = per_user};
-  }
 };
-
-// Why not "x" + std::to_string(i): GCC 12 warns (-Wrestrict, a known false
-// positive) on that pattern, and warnings are errors here.
-std::string Name(std::string_view prefix, std::int64_t i) {
-  std::string name(prefix);
-  name += std::to_string(i);
-  return name;
-}
 
 int RedisCli(const std::string& url, const std::string& command) {
   const std::string port = url.substr(url.rfind(':') + 1);
   return RunShell("redis-cli -p " + port + " " + command + " >/dev/null 2>&1");
 }
 
-Result<Admission> AdmitSync(Gate& gate, const Event& event, const std::string& user,
-                            milliseconds limit = milliseconds(10000)) {
-  auto promise = std::make_shared<std::promise<Result<Admission>>>();
-  auto answer = promise->get_future();
-  gate.Admit(event, user, [promise](Result<Admission> r) { promise->set_value(std::move(r)); });
-  if (answer.wait_for(limit) != std::future_status::ready) {
-    ADD_FAILURE() << "no answer within " << limit.count() << " ms";
-    return Status::Internal("no answer");
-  }
-  return answer.get();
-}
-
-Status ReleaseSync(Gate& gate, const Event& event, const std::string& user, std::int64_t seq) {
-  auto promise = std::make_shared<std::promise<Status>>();
-  auto answer = promise->get_future();
-  gate.Release(event, user, seq, [promise](Status s) { promise->set_value(std::move(s)); });
-  if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
-    ADD_FAILURE() << "no release answer";
-    return Status::Internal("no answer");
-  }
-  return answer.get();
-}
-
 Admission MustAdmit(Gate& gate, const Event& event, const std::string& user) {
-  auto r = AdmitSync(gate, event, user);
+  auto r = AdmitAndWait(gate, event, user);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   return r.ok() ? *r : Admission{};
 }
@@ -104,7 +73,7 @@ Admission MustAdmit(Gate& gate, const Event& event, const std::string& user) {
 TEST_F(RedisGateTest, AdmitsOnceThenAlreadyIssuedThenSoldOut) {
   auto gate = Open(NoCache());
   ASSERT_TRUE(gate);
-  const Event ev = MakeEvent(2);
+  const Event ev = EventOfThisTest(2);
   Admission a = MustAdmit(*gate, ev, "alice");
   EXPECT_EQ(a.verdict, AdmitVerdict::kAdmitted);
   EXPECT_EQ(a.seq, 1);
@@ -127,7 +96,7 @@ TEST_F(RedisGateTest, AdmitsOnceThenAlreadyIssuedThenSoldOut) {
 TEST_F(RedisGateTest, PerUserThree) {
   auto gate = Open(NoCache());
   ASSERT_TRUE(gate);
-  const Event ev = MakeEvent(10, 3);
+  const Event ev = EventOfThisTest(10, 3);
   for (int i = 1; i <= 3; ++i) {
     Admission a = MustAdmit(*gate, ev, "u");
     ASSERT_EQ(a.verdict, AdmitVerdict::kAdmitted);
@@ -144,18 +113,18 @@ TEST_F(RedisGateTest, PerUserThree) {
 TEST_F(RedisGateTest, ReleaseFreesTheSeqAndTheUserSeqForReuse) {
   auto gate = Open(NoCache());
   ASSERT_TRUE(gate);
-  const Event ev = MakeEvent(3, 2);
+  const Event ev = EventOfThisTest(3, 2);
   EXPECT_EQ(MustAdmit(*gate, ev, "a").seq, 1);  // a: user_seq 1
   EXPECT_EQ(MustAdmit(*gate, ev, "b").seq, 2);
   EXPECT_EQ(MustAdmit(*gate, ev, "a").seq, 3);  // a: user_seq 2
   EXPECT_EQ(MustAdmit(*gate, ev, "c").verdict, AdmitVerdict::kSoldOut);
 
-  ASSERT_TRUE(ReleaseSync(*gate, ev, "a", 1).ok());
+  ASSERT_TRUE(ReleaseAndWait(*gate, ev, "a", 1).ok());
   EXPECT_EQ(*gate->AdmittedCount(ev), 2);
   EXPECT_EQ(*gate->SeqsOfUser(ev, "a"), std::vector<std::int64_t>{3});
   // Releasing what the user does not hold changes nothing.
-  EXPECT_EQ(ReleaseSync(*gate, ev, "a", 1).code(), Status::Code::kNotFound);
-  EXPECT_EQ(ReleaseSync(*gate, ev, "nobody", 2).code(), Status::Code::kNotFound);
+  EXPECT_EQ(ReleaseAndWait(*gate, ev, "a", 1).code(), Status::Code::kNotFound);
+  EXPECT_EQ(ReleaseAndWait(*gate, ev, "nobody", 2).code(), Status::Code::kNotFound);
   EXPECT_EQ(*gate->AdmittedCount(ev), 2);
 
   // The lowest free seq and the free user_seq are handed out again.
@@ -165,7 +134,7 @@ TEST_F(RedisGateTest, ReleaseFreesTheSeqAndTheUserSeqForReuse) {
   EXPECT_EQ(a.user_seq, 1);
   EXPECT_EQ(MustAdmit(*gate, ev, "c").verdict, AdmitVerdict::kSoldOut);
 
-  ASSERT_TRUE(ReleaseSync(*gate, ev, "b", 2).ok());
+  ASSERT_TRUE(ReleaseAndWait(*gate, ev, "b", 2).ok());
   Admission c = MustAdmit(*gate, ev, "c");
   EXPECT_EQ(c.seq, 2);
   EXPECT_EQ(c.user_seq, 1);
@@ -177,11 +146,11 @@ TEST_F(RedisGateTest, SoldOutIsCachedLocallyForTheConfiguredTime) {
   auto a = Open(cached);
   auto b = Open(NoCache());
   ASSERT_TRUE(a && b);
-  const Event ev = MakeEvent(1);
+  const Event ev = EventOfThisTest(1);
   EXPECT_EQ(MustAdmit(*a, ev, "x").verdict, AdmitVerdict::kAdmitted);
   EXPECT_EQ(MustAdmit(*a, ev, "y").verdict, AdmitVerdict::kSoldOut);
   // Another process frees the slot: `a` does not ask Redis while its flag holds.
-  ASSERT_TRUE(ReleaseSync(*b, ev, "x", 1).ok());
+  ASSERT_TRUE(ReleaseAndWait(*b, ev, "x", 1).ok());
   EXPECT_EQ(MustAdmit(*a, ev, "y").verdict, AdmitVerdict::kSoldOut);
   std::this_thread::sleep_for(milliseconds(1100));
   Admission y = MustAdmit(*a, ev, "y");
@@ -189,7 +158,7 @@ TEST_F(RedisGateTest, SoldOutIsCachedLocallyForTheConfiguredTime) {
   EXPECT_EQ(y.seq, 1);
   // A local release drops the flag at once.
   EXPECT_EQ(MustAdmit(*a, ev, "z").verdict, AdmitVerdict::kSoldOut);
-  ASSERT_TRUE(ReleaseSync(*a, ev, "y", 1).ok());
+  ASSERT_TRUE(ReleaseAndWait(*a, ev, "y", 1).ok());
   EXPECT_EQ(MustAdmit(*a, ev, "z").verdict, AdmitVerdict::kAdmitted);
 }
 
@@ -201,7 +170,7 @@ TEST_F(RedisGateTest, CachedSoldOutStillTellsHoldersTheirCoupons) {
   auto a = Open(cached);
   auto b = Open(NoCache());
   ASSERT_TRUE(a && b);
-  const Event ev = MakeEvent(2);
+  const Event ev = EventOfThisTest(2);
   EXPECT_EQ(MustAdmit(*a, ev, "x").verdict, AdmitVerdict::kAdmitted);
   EXPECT_EQ(MustAdmit(*b, ev, "w").verdict, AdmitVerdict::kAdmitted);
   EXPECT_EQ(MustAdmit(*a, ev, "y").verdict, AdmitVerdict::kSoldOut);  // flag set
@@ -221,14 +190,14 @@ TEST_F(RedisGateTest, CachedSoldOutStillTellsHoldersTheirCoupons) {
 TEST_F(RedisGateTest, RecoversFromScriptFlush) {
   auto gate = Open(NoCache());
   ASSERT_TRUE(gate);
-  const Event ev = MakeEvent(10);
+  const Event ev = EventOfThisTest(10);
   EXPECT_EQ(MustAdmit(*gate, ev, "before").seq, 1);
   ASSERT_EQ(RedisCli(Url(), "SCRIPT FLUSH"), 0);
   Admission after = MustAdmit(*gate, ev, "after");
   EXPECT_EQ(after.verdict, AdmitVerdict::kAdmitted);
   EXPECT_EQ(after.seq, 2);
   ASSERT_EQ(RedisCli(Url(), "SCRIPT FLUSH"), 0);
-  EXPECT_TRUE(ReleaseSync(*gate, ev, "after", 2).ok());
+  EXPECT_TRUE(ReleaseAndWait(*gate, ev, "after", 2).ok());
   EXPECT_EQ(*gate->AdmittedCount(ev), 1);
 }
 
@@ -244,7 +213,7 @@ TEST_F(RedisGateTest, TwoGatesManyThreadsNeverOverIssue) {
   // are still coming back for their second coupon.
   constexpr std::int64_t kTotal = 150;
   constexpr int kThreads = 16, kPerThread = 400, kUsers = 100;
-  const Event ev = MakeEvent(kTotal, 2);
+  const Event ev = EventOfThisTest(kTotal, 2);
 
   std::mutex mu;
   std::map<std::string, std::set<std::int64_t>> seqs_of;
@@ -306,7 +275,7 @@ TEST_F(RedisGateTest, TwoGatesManyThreadsNeverOverIssue) {
 TEST_F(RedisGateTest, SnapshotRebuildRoundTrip) {
   auto gate = Open(NoCache());
   ASSERT_TRUE(gate);
-  const Event ev = MakeEvent(1500, 2);
+  const Event ev = EventOfThisTest(1500, 2);
   std::vector<Issuance> issuances;
   // Enough holders to need several HSCAN pages and ZRANGE chunks.
   for (int i = 0; i < 1200; ++i) {
@@ -319,7 +288,7 @@ TEST_F(RedisGateTest, SnapshotRebuildRoundTrip) {
   std::vector<Issuance> kept;
   for (const auto& i : issuances) {
     if (i.seq % 3 == 0 && i.seq < 1200) {
-      ASSERT_TRUE(ReleaseSync(*gate, ev, i.user_id, i.seq).ok());
+      ASSERT_TRUE(ReleaseAndWait(*gate, ev, i.user_id, i.seq).ok());
     } else {
       kept.push_back(i);
     }
@@ -373,7 +342,7 @@ TEST_F(RedisGateTest, SnapshotRebuildRoundTrip) {
 TEST_F(RedisGateTest, OddUserIdsAreStoredVerbatim) {
   auto gate = Open(NoCache());
   ASSERT_TRUE(gate);
-  const Event ev = MakeEvent(5, 2);
+  const Event ev = EventOfThisTest(5, 2);
   const std::string odd = std::string("a,b:c d\"e\n", 10) + std::string(1, '\0') + "}{";
   EXPECT_EQ(MustAdmit(*gate, ev, odd).seq, 1);
   EXPECT_EQ(MustAdmit(*gate, ev, odd).seq, 2);
@@ -388,7 +357,7 @@ TEST_F(RedisGateTest, FullQueueAnswersUnavailableAndEveryCallbackRunsOnce) {
   options.max_queued = 4;
   auto gate = Open(options);
   ASSERT_TRUE(gate);
-  const Event ev = MakeEvent(100000);
+  const Event ev = EventOfThisTest(100000);
   constexpr int kRequests = 2000;
   std::atomic<int> answered{0}, refused{0}, admitted{0};
   for (int i = 0; i < kRequests; ++i) {
@@ -447,7 +416,7 @@ TEST(RedisGateFaults, StoppedOrHungRedisAnswersUnavailableInTimeAndRecovers) {
     return std::pair{s, std::chrono::steady_clock::now() - start};
   };
   auto admit_status = [&](const std::string& user) {
-    auto r = AdmitSync(gate, ev, user, milliseconds(5000));
+    auto r = AdmitAndWait(gate, ev, user, milliseconds(5000));
     return r.ok() ? Status::Ok() : r.status();
   };
 

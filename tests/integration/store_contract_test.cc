@@ -25,41 +25,25 @@
 #include "store/mysql_store.h"
 #include "store/sqlite_store.h"
 #include "store/store.h"
+#include "support/fixtures.h"
 #include "support/process.h"
 #include "support/services.h"
 
 namespace firstcome {
 namespace {
 
-using testing::FreezeProcess;
-using testing::RunShell;
-using testing::Services;
-using testing::ThawProcess;
+using test::FreezeProcess;
+using test::MakeEvent;
+using test::MakeIssuance;
+using test::MakeIssuances;
+using test::MariadbSql;
+using test::RunShell;
+using test::Services;
+using test::SharedService;
+using test::ThawProcess;
 using Clock = std::chrono::steady_clock;
 
-// One MariaDB for the whole binary, started on first use.
-Services& Mariadb() {
-  static auto* services = new Services("mariadb");
-  static struct Stopper {
-    ~Stopper() { delete services; }
-  } stopper;
-  return *services;
-}
-
-std::string MariadbPort() {
-  const std::string url = Mariadb().env("FIRSTCOME_MYSQL_URL");
-  auto colon = url.rfind(':');
-  auto slash = url.rfind('/');
-  return url.substr(colon + 1, slash - colon - 1);
-}
-
-// Runs SQL through the mariadb client as the test user; 0 on success.
-int MariadbSql(const std::string& sql) {
-  const std::string file = Mariadb().dir() + "/contract.sql";
-  std::ofstream(file) << sql;
-  return RunShell("mariadb --no-defaults -h127.0.0.1 -P" + MariadbPort() +
-                  " -ufirstcome -pfirstcome firstcome < " + file + " 2>&1");
-}
+Services& Mariadb() { return SharedService("mariadb"); }
 
 // What differs between the implementations under test.
 class Backend {
@@ -95,7 +79,7 @@ class SqliteBackend : public Backend {
   }
 
  private:
-  testing::TempDir dir_;
+  test::TempDir dir_;
 };
 
 class MariadbBackend : public Backend {
@@ -121,33 +105,6 @@ class MariadbBackend : public Backend {
                "DELIMITER ;\n") == 0;
   }
 };
-
-Issuance Coupon(const std::string& event, std::int64_t seq, const std::string& user,
-                std::int32_t user_seq = 1) {
-  return {.event_id = event,
-          .user_id = user,
-          .seq = seq,
-          .user_seq = user_seq,
-          .coupon_id = CouponId(event, seq),
-          .issued_at = 1'700'000'000'000 + seq};
-}
-
-std::vector<Issuance> Coupons(const std::string& event, std::int64_t from, std::int64_t count) {
-  std::vector<Issuance> out;
-  out.reserve(static_cast<std::size_t>(count));
-  for (std::int64_t s = from; s < from + count; ++s) {
-    out.push_back(Coupon(event, s, "user-" + std::to_string(s)));
-  }
-  return out;
-}
-
-Event MakeEvent(const std::string& id, std::int64_t total, std::int32_t per_user = 1) {
-  return {.id = id,
-          .name = "Drop " + id,
-          .total = total,
-          .per_user = per_user,
-          .created_at = NowMillis()};
-}
 
 class StoreContractTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -231,7 +188,7 @@ TEST_P(StoreContractTest, EventsCreateExistsGetList) {
 }
 
 TEST_P(StoreContractTest, InsertsArePersistedAndCounted) {
-  auto batch = Coupons("ev", 1, 1000);
+  auto batch = MakeIssuances("ev", 1, 1000);
   std::shuffle(batch.begin(), batch.end(), std::mt19937(7));
   auto out = store_->InsertCoupons(batch);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
@@ -247,7 +204,7 @@ TEST_P(StoreContractTest, InsertsArePersistedAndCounted) {
 }
 
 TEST_P(StoreContractTest, DuplicatesAreSuccessAndCreateNoRow) {
-  auto batch = Coupons("ev", 1, 700);
+  auto batch = MakeIssuances("ev", 1, 700);
   ASSERT_TRUE(store_->InsertCoupons(batch).ok());
 
   auto again = store_->InsertCoupons(batch);  // a redelivery
@@ -257,7 +214,7 @@ TEST_P(StoreContractTest, DuplicatesAreSuccessAndCreateNoRow) {
   EXPECT_TRUE(again->failed.empty());
 
   // Half old, half new, plus one record twice in the same batch.
-  auto mixed = Coupons("ev", 351, 700);
+  auto mixed = MakeIssuances("ev", 351, 700);
   mixed.push_back(mixed.back());
   auto out = store_->InsertCoupons(mixed);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
@@ -269,11 +226,13 @@ TEST_P(StoreContractTest, DuplicatesAreSuccessAndCreateNoRow) {
 }
 
 TEST_P(StoreContractTest, ConflictsAreFailures) {
-  ASSERT_TRUE(store_->InsertCoupons(std::vector{Coupon("ev", 1, "alice")}).ok());
+  ASSERT_TRUE(store_->InsertCoupons(std::vector{MakeIssuance("ev", "alice", 1)}).ok());
   std::vector<Issuance> batch = {
-      Coupon("ev", 2, "bob"),   Coupon("ev", 1, "mallory"),  // seq 1 belongs to alice
-      Coupon("ev", 3, "carol"), Coupon("ev", 4, "alice"),    // alice's user_seq 1 is seq 1
-      Coupon("ev", 1, "alice"),                              // the same record: a duplicate
+      MakeIssuance("ev", "bob", 2),
+      MakeIssuance("ev", "mallory", 1),  // seq 1 belongs to alice
+      MakeIssuance("ev", "carol", 3),
+      MakeIssuance("ev", "alice", 4),  // alice's user_seq 1 is seq 1
+      MakeIssuance("ev", "alice", 1),  // the same record: a duplicate
   };
   auto out = store_->InsertCoupons(batch);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
@@ -295,7 +254,7 @@ TEST_P(StoreContractTest, ConflictsAreFailures) {
 
 TEST_P(StoreContractTest, RecordRefusedByTriggerFailsAloneRestIsInserted) {
   ASSERT_TRUE(backend_->InstallRefusingTrigger());
-  auto batch = Coupons("ev", 1, 600);
+  auto batch = MakeIssuances("ev", 1, 600);
   const std::vector<std::size_t> refused = {0, 17, 555};
   for (std::size_t i : refused) batch[i].user_id = "refused-" + std::to_string(i);
   auto out = store_->InsertCoupons(batch);
@@ -316,7 +275,8 @@ TEST_P(StoreContractTest, RecordRefusedByTriggerFailsAloneRestIsInserted) {
 
 TEST_P(StoreContractTest, FailedEventLifecycle) {
   const UnixMillis t0 = 1'900'000'000'000;
-  Issuance a = Coupon("ev", 10, "ann"), b = Coupon("ev", 11, "ben"), c = Coupon("ev", 12, "cat");
+  Issuance a = MakeIssuance("ev", "ann", 10), b = MakeIssuance("ev", "ben", 11),
+           c = MakeIssuance("ev", "cat", 12);
   ASSERT_TRUE(store_->RecordFailure(a, "boom", t0 + 100).ok());
   ASSERT_TRUE(store_->RecordFailure(b, "bang", t0 + 1000).ok());
   ASSERT_TRUE(store_->RecordFailure(c, "crash", t0 + 500).ok());
@@ -389,12 +349,12 @@ TEST_P(StoreContractTest, FailedEventLifecycle) {
 }
 
 TEST_P(StoreContractTest, CouponsOfUserListsPersistedAndFailed) {
-  ASSERT_TRUE(
-      store_
-          ->InsertCoupons(std::vector{Coupon("ev", 3, "dora", 1), Coupon("ev", 9, "dora", 2),
-                                      Coupon("ev", 4, "eve", 1)})
-          .ok());
-  ASSERT_TRUE(store_->RecordFailure(Coupon("ev", 5, "dora", 3), "later", NowMillis()).ok());
+  ASSERT_TRUE(store_
+                  ->InsertCoupons(std::vector{MakeIssuance("ev", "dora", 3, 1),
+                                              MakeIssuance("ev", "dora", 9, 2),
+                                              MakeIssuance("ev", "eve", 4, 1)})
+                  .ok());
+  ASSERT_TRUE(store_->RecordFailure(MakeIssuance("ev", "dora", 5, 3), "later", NowMillis()).ok());
   auto mine = store_->CouponsOfUser("ev", "dora");
   ASSERT_TRUE(mine.ok()) << mine.status().ToString();
   ASSERT_EQ(mine->size(), 3u);
@@ -419,8 +379,8 @@ TEST_P(StoreContractTest, CouponsOfUserListsPersistedAndFailed) {
 }
 
 TEST_P(StoreContractTest, ScanCouponsInSeqOrderPerEvent) {
-  auto a = Coupons("ev-a", 1, 5000);
-  auto b = Coupons("ev-b", 1, 300);
+  auto a = MakeIssuances("ev-a", 1, 5000);
+  auto b = MakeIssuances("ev-b", 1, 300);
   std::vector<Issuance> all = a;
   all.insert(all.end(), b.begin(), b.end());
   std::shuffle(all.begin(), all.end(), std::mt19937(11));
@@ -443,7 +403,7 @@ TEST_P(StoreContractTest, ScanCouponsInSeqOrderPerEvent) {
 }
 
 TEST_P(StoreContractTest, Throughput20000RowBatch) {
-  auto big = Coupons("ev-big", 1, 20000);
+  auto big = MakeIssuances("ev-big", 1, 20000);
   auto start = Clock::now();
   auto out = store_->InsertCoupons(big);
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -451,7 +411,7 @@ TEST_P(StoreContractTest, Throughput20000RowBatch) {
   EXPECT_EQ(out->inserted, 20000);
 
   // The consumer's shape: batches of 512 rows, one transaction each.
-  auto more = Coupons("ev-512", 1, 20480);
+  auto more = MakeIssuances("ev-512", 1, 20480);
   start = Clock::now();
   for (std::size_t i = 0; i < more.size(); i += 512) {
     auto part = store_->InsertCoupons(std::span<const Issuance>(more.data() + i, 512));
@@ -480,12 +440,12 @@ class MariadbOutageTest : public ::testing::Test {
     store_ = std::move(store).value();
     ASSERT_TRUE(store_->Migrate().ok());
     ASSERT_TRUE(store_->CreateEvent(MakeEvent("ev", 100000)).ok());
-    ASSERT_TRUE(store_->InsertCoupons(Coupons("ev", 1, 100)).ok());
+    ASSERT_TRUE(store_->InsertCoupons(MakeIssuances("ev", 1, 100)).ok());
   }
 
   // Every kind of call must fail fast with kUnavailable.
   void ExpectUnavailableWithin(std::chrono::milliseconds limit) {
-    auto batch = Coupons("ev", 1000, 50);
+    auto batch = MakeIssuances("ev", 1000, 50);
     auto check = [&](const char* what, auto&& call) {
       auto start = Clock::now();
       Status s = call();
@@ -505,7 +465,7 @@ class MariadbOutageTest : public ::testing::Test {
     // The very first call after the restart already works: connections from
     // before the outage were retired when the first of them broke.
     EXPECT_TRUE(store_->Health().ok());
-    auto out = store_->InsertCoupons(Coupons("ev", 1, 200));
+    auto out = store_->InsertCoupons(MakeIssuances("ev", 1, 200));
     ASSERT_TRUE(out.ok()) << out.status().ToString();
     EXPECT_EQ(out->inserted, 100);
     EXPECT_EQ(out->duplicates, 100);

@@ -4,7 +4,7 @@
 
 #include "support/process.h"
 
-namespace firstcome::testing {
+namespace firstcome::test {
 
 HttpResponse CreateEvent(const ApiEndpoint& api, const std::string& id, std::int64_t total,
                          int per_user) {
@@ -70,4 +70,4 @@ int Audit(const std::string& event_id, const std::vector<std::string>& extra, st
   return RunFirstcome(args, out, env);
 }
 
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

@@ -10,7 +10,7 @@
 
 #include "support/http_client.h"
 
-namespace firstcome::testing {
+namespace firstcome::test {
 
 struct ApiEndpoint {
   std::string host = "127.0.0.1";
@@ -38,4 +38,4 @@ std::int64_t Field(const boost::json::value& event, const std::string& field);
 int Audit(const std::string& event_id, const std::vector<std::string>& extra, std::string* out,
           const std::vector<std::string>& env = {});
 
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

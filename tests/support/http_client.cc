@@ -5,7 +5,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-namespace firstcome::testing {
+namespace firstcome::test {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -52,4 +52,4 @@ HttpResponse HttpRequest(const std::string& host, int port, const std::string& m
   return out;
 }
 
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

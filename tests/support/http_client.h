@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-namespace firstcome::testing {
+namespace firstcome::test {
 
 struct HttpResponse {
   int status = 0;  // 0: no answer (connection failed or timed out)
@@ -19,4 +19,4 @@ HttpResponse HttpRequest(const std::string& host, int port, const std::string& m
                          const std::string& target, const std::string& body = "",
                          const std::string& authorization = "");
 
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

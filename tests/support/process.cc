@@ -17,7 +17,7 @@
 #include "support/http_client.h"
 #include "support/services.h"
 
-namespace firstcome::testing {
+namespace firstcome::test {
 
 int FreePort() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -30,16 +30,6 @@ int FreePort() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::close(fd);
   return ntohs(addr.sin_port);
-}
-
-TempDir::TempDir() {
-  char tmpl[] = "/tmp/fc-test.XXXXXX";
-  path_ = ::mkdtemp(tmpl);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  if (std::getenv("FIRSTCOME_KEEP_TEST_DIRS") == nullptr) std::filesystem::remove_all(path_, ec);
 }
 
 FirstcomeProcess::FirstcomeProcess(std::vector<std::string> args, std::vector<std::string> env)
@@ -160,4 +150,4 @@ int RunFirstcome(const std::vector<std::string>& args, std::string* out,
   return RunShell(cmd, out);
 }
 
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

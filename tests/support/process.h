@@ -7,21 +7,10 @@
 #include <string>
 #include <vector>
 
-namespace firstcome::testing {
+namespace firstcome::test {
 
 // A free TCP port on 127.0.0.1 (bound to 0 and released; racy but fine here).
 int FreePort();
-// A fresh folder under /tmp, removed by the destructor.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 class FirstcomeProcess {
  public:
   // `args` follow the binary, e.g. {"serve", "--port", "8081", "--data-dir", dir}.
@@ -60,4 +49,4 @@ bool ThawProcess(pid_t pid);
 int RunFirstcome(const std::vector<std::string>& args, std::string* out = nullptr,
                  const std::vector<std::string>& env = {});
 
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <sstream>
 
-namespace firstcome::testing {
+namespace firstcome::test {
 
 int RunShell(const std::string& command, std::string* out) {
   FILE* pipe = ::popen(command.c_str(), "r");
@@ -62,4 +62,4 @@ bool Services::Start(const std::string& name) {
                   " --dir " + dir_ + " >/dev/null 2>&1") == 0;
 }
 
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

@@ -6,7 +6,7 @@
 #include <map>
 #include <string>
 
-namespace firstcome::testing {
+namespace firstcome::test {
 
 class Services {
  public:
@@ -35,4 +35,4 @@ class Services {
 // Runs a shell command, returns its exit code; stdout into *out if given.
 int RunShell(const std::string& command, std::string* out = nullptr);
 
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

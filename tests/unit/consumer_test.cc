@@ -1,30 +1,30 @@
 // Consumer and RetryJob on the real embedded Log and Store (SQLite files in a
-// temporary folder); faults are real too: a trigger and an exclusive lock.
+// temporary folder); faults are real too: a trigger and an exclusive lock. The
+// log's own faults (a reader's Rewind, Commit, Poll or reopening failing) come
+// from a FaultInjectionLog around the SQLite log (tests/support/).
 #include "pipeline/consumer.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include <future>
+#include <set>
 
 #include "log/sqlite_log.h"
 #include "pipeline/retry_job.h"
 #include "store/sqlite_store.h"
-#include "support/process.h"
+#include "support/fault_injection_log.h"
+#include "support/fixtures.h"
 
 namespace firstcome {
 namespace {
 
-using testing::TempDir;
-
-Issuance Record(int seq, const std::string& user) {
-  return Issuance{.event_id = "ev",
-                  .user_id = user,
-                  .seq = seq,
-                  .user_seq = 1,
-                  .coupon_id = CouponId("ev", seq),
-                  .issued_at = NowMillis()};
-}
+using std::chrono::milliseconds;
+using test::CommitFault;
+using test::FaultInjectionLog;
+using test::InjectedFault;
+using test::MakeIssuance;
+using test::TempDir;
 
 class ConsumerTest : public ::testing::Test {
  protected:
@@ -45,7 +45,7 @@ class ConsumerTest : public ::testing::Test {
     for (int seq = from; seq <= to; ++seq) {
       auto p = std::make_shared<std::promise<AppendResult>>();
       answers.push_back(p->get_future());
-      log_->Append(Record(seq, prefix + std::to_string(seq)),
+      log_->Append(MakeIssuance("ev", prefix + std::to_string(seq), seq),
                    [p](AppendResult r) { p->set_value(r); });
     }
     for (auto& a : answers) ASSERT_TRUE(a.get().status.ok());
@@ -179,6 +179,180 @@ TEST_F(ConsumerTest, LingerGathersATrickleIntoOneBatch) {
   // One batch for the first record, one or two for the trickle (it may
   // straddle the end of the linger); without the linger, about one per record.
   EXPECT_LE(consumer.stats().batches.load(), 3);
+}
+
+// A FaultInjectionLog around the SQLite log, a store that gives up on a lock
+// quickly, and a check on every commit that reached the log: the records it
+// committed must all be in the store already (else a crash right after it
+// would lose them).
+class ConsumerFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto base = OpenSqliteLog({.path = dir_.path() + "/log.db"});
+    ASSERT_TRUE(base.ok()) << base.status().ToString();
+    log_ = std::make_unique<FaultInjectionLog>(std::move(base).value());
+    auto store = OpenSqliteStore({.path = store_path(), .busy_timeout = milliseconds(50)});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    ASSERT_TRUE(store_->Migrate().ok());
+    ASSERT_TRUE(store_->CreateEvent(Event{.id = "ev", .total = 100000}).ok());
+    log_->OnCommit([this](const std::vector<Issuance>& committed) {
+      std::lock_guard lock(mu_);
+      for (const Issuance& i : committed) {
+        committed_.insert(i.seq);
+        auto held = store_->CouponsOfUser("ev", i.user_id);
+        if (!held.ok() || held->empty()) unstored_at_commit_.insert(i.seq);
+      }
+    });
+  }
+  void TearDown() override { Unlock(); }
+  std::string store_path() const { return dir_.path() + "/store.db"; }
+
+  // Seqs from..to, each for its own user, confirmed by the log.
+  void Append(int from, int to) {
+    for (int seq = from; seq <= to; ++seq) {
+      log_->Append(MakeIssuance("ev", seq),
+                   [](AppendResult r) { EXPECT_TRUE(r.status.ok()) << r.status.ToString(); });
+    }
+    ASSERT_TRUE(log_->Flush(std::chrono::seconds(10)).ok());
+  }
+  // Another connection takes the store's write lock: every insert fails.
+  void Lock() {
+    ASSERT_EQ(sqlite3_open(store_path().c_str(), &locker_), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(locker_, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+  void Unlock() {
+    if (locker_ == nullptr) return;
+    EXPECT_EQ(sqlite3_exec(locker_, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(locker_);
+    locker_ = nullptr;
+  }
+  std::int64_t Persisted() {
+    auto c = store_->CountsOf("ev");
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? c->persisted : -1;
+  }
+  static bool WaitFor(const std::function<bool()>& done,
+                      milliseconds timeout = milliseconds(10000)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    return true;
+  }
+  // Every commit so far held only stored records, and together they cover
+  // seqs 1..n.
+  void ExpectCommittedOnlyStoredAndAll(int n) {
+    std::lock_guard lock(mu_);
+    EXPECT_TRUE(unstored_at_commit_.empty())
+        << unstored_at_commit_.size()
+        << " records were committed before they were stored, from seq "
+        << *unstored_at_commit_.begin();
+    EXPECT_EQ(committed_.size(), static_cast<std::size_t>(n));
+  }
+
+  TempDir dir_;
+  std::unique_ptr<FaultInjectionLog> log_;
+  std::unique_ptr<Store> store_;
+  sqlite3* locker_ = nullptr;
+  std::mutex mu_;
+  std::set<std::int64_t> committed_;           // guarded by mu_
+  std::set<std::int64_t> unstored_at_commit_;  // guarded by mu_
+};
+
+// The store is down, and the rewind after the failed insert fails too: the
+// reader is replaced by one at the committed position, so the refused batch
+// comes again and the position never passes it.
+TEST_F(ConsumerFaultTest, FailedRewindReopensTheReaderAndTheBatchComesAgain) {
+  Append(1, 300);
+  Consumer consumer(*log_, *store_, {.batch_size = 100});
+  Lock();
+  log_->rewinds().FailNext(1, InjectedFault("seek failed"));
+  EXPECT_FALSE(consumer.Drain(std::chrono::seconds(10)).ok());
+  EXPECT_EQ(log_->rewinds().injected(), 1);
+  EXPECT_EQ(log_->open_readers().calls(), 2) << "the reader must be replaced";
+  Unlock();
+  ASSERT_TRUE(consumer.Drain(std::chrono::seconds(30)).ok());
+  EXPECT_EQ(Persisted(), 300);
+  EXPECT_EQ(consumer.stats().rows_inserted.load(), 300);
+  EXPECT_EQ(log_->uses_after_failed_rewind(), 0);
+  ExpectCommittedOnlyStoredAndAll(300);
+}
+
+// Same, in the background loop, and reopening fails twice as well: the loop
+// has no reader for a while, opens one before its next poll (with backoff),
+// and loses nothing.
+TEST_F(ConsumerFaultTest, ReopenFailuresAreRetriedByTheLoop) {
+  Append(1, 300);
+  Consumer consumer(
+      *log_, *store_,
+      {.batch_size = 100, .poll_wait = milliseconds(20), .max_backoff = milliseconds(100)});
+  log_->rewinds().FailNext(1, InjectedFault("seek failed"));
+  // Open 1 is Start's; 2 replaces the reader whose rewind failed; 3 is the
+  // loop's first try before a poll.
+  log_->open_readers().FailNumber(2, InjectedFault("broker unreachable"));
+  log_->open_readers().FailNumber(3, InjectedFault("broker unreachable"));
+  Lock();
+  ASSERT_TRUE(consumer.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return log_->open_readers().calls() >= 4; }))
+      << "the loop stopped trying to open a reader";
+  EXPECT_EQ(log_->open_readers().injected(), 2);
+  EXPECT_TRUE(consumer.stats().paused.load());
+  Unlock();
+  ASSERT_TRUE(WaitFor([&] { return Persisted() == 300; }));
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard lock(mu_);
+    return committed_.size() == 300;
+  }));
+  consumer.Stop();
+  EXPECT_EQ(log_->rewinds().injected(), 1);
+  EXPECT_EQ(log_->uses_after_failed_rewind(), 0);
+  EXPECT_FALSE(consumer.stats().paused.load());
+  ExpectCommittedOnlyStoredAndAll(300);
+}
+
+// A failed commit is not fatal: the records are stored, the next commit
+// covers them, and what a later reader of the group gets again is only
+// duplicates.
+TEST_F(ConsumerFaultTest, FailedCommitsLoseNothingAndRedeliveriesAreDuplicates) {
+  Append(1, 400);
+  log_->commits().FailNumber(1, CommitFault::kNotCommitted);
+  log_->commits().FailNumber(2, CommitFault::kCommittedAnswerLost);
+  log_->commits().FailNumber(4, CommitFault::kNotCommitted);  // the last batch's
+  {
+    Consumer consumer(*log_, *store_, {.batch_size = 100});
+    ASSERT_TRUE(consumer.Drain(std::chrono::seconds(30)).ok());
+    EXPECT_EQ(consumer.stats().rows_inserted.load(), 400);
+    EXPECT_EQ(consumer.stats().duplicates.load(), 0);
+  }
+  EXPECT_EQ(log_->commits().injected(), 3);
+  EXPECT_EQ(Persisted(), 400);
+  {
+    std::lock_guard lock(mu_);
+    EXPECT_EQ(committed_.size(), 300u) << "commits 2 and 3 took the first three batches";
+  }
+  // A restarted consumer starts after the last commit that reached the log.
+  Consumer again(*log_, *store_, {.batch_size = 100});
+  ASSERT_TRUE(again.Drain(std::chrono::seconds(30)).ok());
+  EXPECT_EQ(again.stats().duplicates.load(), 100);
+  EXPECT_EQ(again.stats().rows_inserted.load(), 0);
+  EXPECT_EQ(Persisted(), 400);
+  ExpectCommittedOnlyStoredAndAll(400);
+}
+
+// A failed poll hands out nothing and moves nothing.
+TEST_F(ConsumerFaultTest, FailedPollsAreRetried) {
+  Append(1, 250);
+  Consumer consumer(*log_, *store_, {.batch_size = 100});
+  log_->polls().FailNumber(1, InjectedFault());
+  log_->polls().FailNumber(3, InjectedFault());
+  EXPECT_FALSE(consumer.Drain(std::chrono::seconds(10)).ok());
+  EXPECT_FALSE(consumer.Drain(std::chrono::seconds(10)).ok());
+  ASSERT_TRUE(consumer.Drain(std::chrono::seconds(30)).ok());
+  EXPECT_EQ(log_->polls().injected(), 2);
+  EXPECT_EQ(Persisted(), 250);
+  ExpectCommittedOnlyStoredAndAll(250);
 }
 
 }  // namespace

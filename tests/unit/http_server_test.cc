@@ -26,8 +26,8 @@
 namespace firstcome {
 namespace {
 
-using testing::HttpRequest;
-using testing::HttpResponse;
+using test::HttpRequest;
+using test::HttpResponse;
 namespace json = boost::json;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;

@@ -13,24 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include "support/fixtures.h"
+
 namespace firstcome {
 namespace {
 
-Event MakeEvent(std::string id, std::int64_t total, std::int32_t per_user = 1) {
-  Event e;
-  e.id = std::move(id);
-  e.name = "test";
-  e.total = total;
-  e.per_user = per_user;
-  return e;
-}
-
-// Built with += : GCC 12 warns falsely (-Wrestrict) on "literal" + std::string.
-std::string Name(std::string_view prefix, std::int64_t n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
-}
+using test::MakeEvent;
+using test::Name;
 
 Admission AdmitNow(Gate& gate, const Event& event, std::string_view user) {
   Admission out;

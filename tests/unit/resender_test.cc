@@ -9,22 +9,14 @@
 #include <thread>
 
 #include "log/sqlite_log.h"
-#include "support/process.h"
+#include "support/fixtures.h"
 
 namespace firstcome {
 namespace {
 
 using std::chrono::milliseconds;
-using testing::TempDir;
-
-Issuance Record(int seq) {
-  return Issuance{.event_id = "ev",
-                  .user_id = "u-" + std::to_string(seq),
-                  .seq = seq,
-                  .user_seq = 1,
-                  .coupon_id = CouponId("ev", seq),
-                  .issued_at = NowMillis()};
-}
+using test::MakeIssuance;
+using test::TempDir;
 
 class ResenderTest : public ::testing::Test {
  protected:
@@ -70,7 +62,7 @@ class ResenderTest : public ::testing::Test {
 TEST_F(ResenderTest, AppendsAgainUntilTheLogConfirms) {
   Lock();
   Resender resender(*log_, {.first_backoff = milliseconds(10), .max_backoff = milliseconds(40)});
-  for (int seq = 1; seq <= 3; ++seq) ASSERT_TRUE(resender.Add(Record(seq)));
+  for (int seq = 1; seq <= 3; ++seq) ASSERT_TRUE(resender.Add(MakeIssuance("ev", seq)));
   std::this_thread::sleep_for(milliseconds(200));  // several failed rounds
   EXPECT_EQ(resender.waiting(), 3);
   EXPECT_EQ(resender.confirmed_total(), 0);
@@ -84,8 +76,8 @@ TEST_F(ResenderTest, AppendsAgainUntilTheLogConfirms) {
 TEST_F(ResenderTest, StopWithGraceStillConfirmsWhatTheLogTakesInTime) {
   Lock();
   Resender resender(*log_, {.first_backoff = milliseconds(10), .max_backoff = milliseconds(40)});
-  ASSERT_TRUE(resender.Add(Record(1)));
-  ASSERT_TRUE(resender.Add(Record(2)));
+  ASSERT_TRUE(resender.Add(MakeIssuance("ev", 1)));
+  ASSERT_TRUE(resender.Add(MakeIssuance("ev", 2)));
   std::thread unlock([this] {
     std::this_thread::sleep_for(milliseconds(150));
     Unlock();
@@ -95,14 +87,14 @@ TEST_F(ResenderTest, StopWithGraceStillConfirmsWhatTheLogTakesInTime) {
   EXPECT_EQ(resender.confirmed_total(), 2);
   EXPECT_EQ(resender.dropped_total(), 0);
   EXPECT_EQ(Logged(), 2);
-  EXPECT_FALSE(resender.Add(Record(3))) << "a stopped resender takes nothing";
+  EXPECT_FALSE(resender.Add(MakeIssuance("ev", 3))) << "a stopped resender takes nothing";
   EXPECT_EQ(resender.dropped_total(), 1);
 }
 
 TEST_F(ResenderTest, StopWithoutGraceLeavesTheRestToAudit) {
   Lock();
   Resender resender(*log_, {.first_backoff = milliseconds(10), .max_backoff = milliseconds(40)});
-  for (int seq = 1; seq <= 4; ++seq) ASSERT_TRUE(resender.Add(Record(seq)));
+  for (int seq = 1; seq <= 4; ++seq) ASSERT_TRUE(resender.Add(MakeIssuance("ev", seq)));
   std::this_thread::sleep_for(milliseconds(50));
   resender.Stop(milliseconds(0));
   EXPECT_EQ(resender.waiting(), 0);
@@ -119,7 +111,7 @@ TEST_F(ResenderTest, QueueIsBounded) {
                             .max_records = 2,
                             .batch = 1});
   int refused = 0;
-  for (int seq = 1; seq <= 6; ++seq) refused += resender.Add(Record(seq)) ? 0 : 1;
+  for (int seq = 1; seq <= 6; ++seq) refused += resender.Add(MakeIssuance("ev", seq)) ? 0 : 1;
   // At most 2 queued plus 1 in a round.
   EXPECT_GE(refused, 3);
   EXPECT_EQ(resender.dropped_total(), refused);

@@ -15,30 +15,15 @@
 #include <thread>
 #include <vector>
 
-#include "support/process.h"
+#include "support/fixtures.h"
 
 namespace firstcome {
 namespace {
 
 using std::chrono::milliseconds;
-using testing::TempDir;
-
-std::string Name(std::string_view prefix, std::int64_t n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
-}
-
-Issuance Make(std::string event, std::string user, std::int64_t seq, std::int32_t user_seq = 1) {
-  Issuance i;
-  i.event_id = std::move(event);
-  i.user_id = std::move(user);
-  i.seq = seq;
-  i.user_seq = user_seq;
-  i.coupon_id = CouponId(i.event_id, seq);
-  i.issued_at = 1700000000000 + seq;
-  return i;
-}
+using test::MakeIssuance;
+using test::Name;
+using test::TempDir;
 
 std::unique_ptr<Log> OpenOrDie(const SqliteLogOptions& options) {
   auto log = OpenSqliteLog(options);
@@ -93,13 +78,14 @@ TEST(SqliteLogTest, GroupCommitsConcurrentAppends) {
     threads.emplace_back([&, t] {
       for (int i = 1; i <= kPerThread; ++i) {
         // One user per thread with increasing user_seq: order must survive.
-        log->Append(Make("ev", Name("user-", t), t * kPerThread + i, i), [&](AppendResult r) {
-          if (r.status.ok()) {
-            ++acked;
-          } else {
-            ++failed;
-          }
-        });
+        log->Append(MakeIssuance("ev", Name("user-", t), t * kPerThread + i, i),
+                    [&](AppendResult r) {
+                      if (r.status.ok()) {
+                        ++acked;
+                      } else {
+                        ++failed;
+                      }
+                    });
       }
     });
   }
@@ -145,7 +131,7 @@ TEST(SqliteLogTest, CommitDelayOnlyWhenAppendsArriveConcurrently) {
   // Alone: answered well within the 400 ms delay, twice in a row.
   for (int i = 1; i <= 2; ++i) {
     auto start = std::chrono::steady_clock::now();
-    ASSERT_TRUE(AppendNow(*log, Make("ev", Name("lone-", i), i, 1)).status.ok());
+    ASSERT_TRUE(AppendNow(*log, MakeIssuance("ev", Name("lone-", i), i, 1)).status.ok());
     EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(200)) << "append " << i;
   }
 
@@ -153,13 +139,13 @@ TEST(SqliteLogTest, CommitDelayOnlyWhenAppendsArriveConcurrently) {
   // takes everything that arrived meanwhile in one transaction.
   std::atomic<int> acked{0};
   for (int i = 0; i < 10; ++i) {
-    log->Append(Make("ev", Name("burst-", i), 100 + i, 1), [&](AppendResult r) {
+    log->Append(MakeIssuance("ev", Name("burst-", i), 100 + i, 1), [&](AppendResult r) {
       if (r.status.ok()) ++acked;
     });
   }
   ASSERT_TRUE(log->Flush(milliseconds(5000)).ok());
   for (int i = 0; i < 30; ++i) {
-    log->Append(Make("ev", Name("late-", i), 200 + i, 1), [&](AppendResult r) {
+    log->Append(MakeIssuance("ev", Name("late-", i), 200 + i, 1), [&](AppendResult r) {
       if (r.status.ok()) ++acked;
     });
   }
@@ -177,9 +163,9 @@ TEST(SqliteLogTest, ScanFiltersByEventInLogOrder) {
   TempDir dir;
   auto log = OpenOrDie({.path = dir.path() + "/log.db"});
   ASSERT_TRUE(log);
-  ASSERT_TRUE(AppendNow(*log, Make("a", "u1", 1)).status.ok());
-  ASSERT_TRUE(AppendNow(*log, Make("b", "u1", 1)).status.ok());
-  ASSERT_TRUE(AppendNow(*log, Make("a", "u2", 2)).status.ok());
+  ASSERT_TRUE(AppendNow(*log, MakeIssuance("a", "u1", 1)).status.ok());
+  ASSERT_TRUE(AppendNow(*log, MakeIssuance("b", "u1", 1)).status.ok());
+  ASSERT_TRUE(AppendNow(*log, MakeIssuance("a", "u2", 2)).status.ok());
   std::vector<std::int64_t> seqs;
   ASSERT_TRUE(log->Scan("a", [&](const Issuance& i) { seqs.push_back(i.seq); }).ok());
   EXPECT_EQ(seqs, (std::vector<std::int64_t>{1, 2}));
@@ -194,12 +180,12 @@ TEST(SqliteLogTest, LockedDatabaseAnswersUnavailableAndAcksNothing) {
   const std::string path = dir.path() + "/log.db";
   auto log = OpenOrDie({.path = path, .busy_timeout = milliseconds(200)});
   ASSERT_TRUE(log);
-  ASSERT_TRUE(AppendNow(*log, Make("ev", "before", 1)).status.ok());
+  ASSERT_TRUE(AppendNow(*log, MakeIssuance("ev", "before", 1)).status.ok());
   {
     ExclusiveLock lock(path);
     std::atomic<int> ok{0}, unavailable{0};
     for (int i = 0; i < 50; ++i) {
-      log->Append(Make("ev", Name("u", i), 100 + i), [&](AppendResult r) {
+      log->Append(MakeIssuance("ev", Name("u", i), 100 + i), [&](AppendResult r) {
         if (r.status.ok()) {
           ++ok;
         } else {
@@ -215,7 +201,7 @@ TEST(SqliteLogTest, LockedDatabaseAnswersUnavailableAndAcksNothing) {
     EXPECT_EQ(log->Health().code(), Status::Code::kUnavailable);
   }
   EXPECT_TRUE(log->Health().ok());
-  ASSERT_TRUE(AppendNow(*log, Make("ev", "after", 2)).status.ok());
+  ASSERT_TRUE(AppendNow(*log, MakeIssuance("ev", "after", 2)).status.ok());
   auto records = ScanAll(*log);
   ASSERT_EQ(records.size(), 2u);
   EXPECT_EQ(records[0].user_id, "before");
@@ -233,7 +219,7 @@ TEST(SqliteLogTest, QueueIsBounded) {
     for (int i = 0; i < 30; ++i) {
       bool inline_answer = false;
       std::thread::id me = std::this_thread::get_id();
-      log->Append(Make("ev", Name("u", i), i + 1), [&, me](AppendResult r) {
+      log->Append(MakeIssuance("ev", Name("u", i), i + 1), [&, me](AppendResult r) {
         if (std::this_thread::get_id() == me) {
           inline_answer = true;
           EXPECT_EQ(r.status.code(), Status::Code::kUnavailable);
@@ -251,7 +237,7 @@ TEST(SqliteLogTest, ReaderPollCommitRewindLag) {
   auto log = OpenOrDie({.path = dir.path() + "/log.db"});
   ASSERT_TRUE(log);
   for (int i = 1; i <= 5; ++i)
-    ASSERT_TRUE(AppendNow(*log, Make("ev", Name("u", i), i)).status.ok());
+    ASSERT_TRUE(AppendNow(*log, MakeIssuance("ev", Name("u", i), i)).status.ok());
   auto reader = log->OpenReader("consumers");
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
   LogReader& r = **reader;
@@ -289,7 +275,7 @@ TEST(SqliteLogTest, ReaderPollCommitRewindLag) {
     return std::make_pair(std::move(got), std::chrono::steady_clock::now() - started);
   });
   std::this_thread::sleep_for(milliseconds(100));
-  ASSERT_TRUE(AppendNow(*log, Make("ev", "late", 6)).status.ok());
+  ASSERT_TRUE(AppendNow(*log, MakeIssuance("ev", "late", 6)).status.ok());
   auto [got, took] = waiter.get();
   ASSERT_TRUE(got.ok());
   ASSERT_EQ(got->size(), 1u);
@@ -303,7 +289,8 @@ TEST(SqliteLogTest, ReopenKeepsRecordsAndCursor) {
   {
     auto log = OpenOrDie({.path = path});
     ASSERT_TRUE(log);
-    for (int i = 1; i <= 4; ++i) log->Append(Make("ev", Name("u", i), i), [](AppendResult) {});
+    for (int i = 1; i <= 4; ++i)
+      log->Append(MakeIssuance("ev", Name("u", i), i), [](AppendResult) {});
     ASSERT_TRUE(log->Flush(milliseconds(10000)).ok());
     auto reader = log->OpenReader("g");
     ASSERT_TRUE(reader.ok());
@@ -326,7 +313,7 @@ TEST(SqliteLogTest, ReopenKeepsRecordsAndCursor) {
   auto second = OpenOrDie({.path = path});
   ASSERT_TRUE(second);
   EXPECT_EQ(ScanAll(*second).size(), 4u);
-  ASSERT_TRUE(AppendNow(*second, Make("ev", "from-second", 5)).status.ok());
+  ASSERT_TRUE(AppendNow(*second, MakeIssuance("ev", "from-second", 5)).status.ok());
   EXPECT_EQ(ScanAll(*log).size(), 5u);
   EXPECT_EQ((*reader)->Poll(10, milliseconds(2000))->size(), 1u);
 }

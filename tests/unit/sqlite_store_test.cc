@@ -12,30 +12,15 @@
 #include <thread>
 #include <vector>
 
-#include "support/process.h"
+#include "support/fixtures.h"
 
 namespace firstcome {
 namespace {
 
 using std::chrono::milliseconds;
-using testing::TempDir;
-
-std::string Name(std::string_view prefix, std::int64_t n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
-}
-
-Issuance Make(std::string event, std::string user, std::int64_t seq, std::int32_t user_seq = 1) {
-  Issuance i;
-  i.event_id = std::move(event);
-  i.user_id = std::move(user);
-  i.seq = seq;
-  i.user_seq = user_seq;
-  i.coupon_id = CouponId(i.event_id, seq);
-  i.issued_at = 1700000000000 + seq;
-  return i;
-}
+using test::MakeIssuance;
+using test::Name;
+using test::TempDir;
 
 void Sql(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
@@ -93,7 +78,8 @@ TEST_F(SqliteStoreTest, Events) {
 }
 
 TEST_F(SqliteStoreTest, InsertsDuplicatesAndConflicts) {
-  std::vector<Issuance> batch = {Make("ev", "a", 1), Make("ev", "b", 2), Make("ev", "c", 3)};
+  std::vector<Issuance> batch = {MakeIssuance("ev", "a", 1), MakeIssuance("ev", "b", 2),
+                                 MakeIssuance("ev", "c", 3)};
   auto first = store_->InsertCoupons(batch);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->inserted, 3);
@@ -101,11 +87,11 @@ TEST_F(SqliteStoreTest, InsertsDuplicatesAndConflicts) {
   EXPECT_TRUE(first->failed.empty());
 
   std::vector<Issuance> second = {
-      Make("ev", "a", 1),      // redelivery: duplicate
-      Make("ev", "x", 2),      // seq 2 belongs to b: conflict
-      Make("ev", "c", 9),      // c already has user_seq 1 (as seq 3): conflict
-      Make("ev", "d", 4),      // new
-      Make("other", "a", 1)};  // another event: new
+      MakeIssuance("ev", "a", 1),      // redelivery: duplicate
+      MakeIssuance("ev", "x", 2),      // seq 2 belongs to b: conflict
+      MakeIssuance("ev", "c", 9),      // c already has user_seq 1 (as seq 3): conflict
+      MakeIssuance("ev", "d", 4),      // new
+      MakeIssuance("other", "a", 1)};  // another event: new
   auto out = store_->InsertCoupons(second);
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->inserted, 2);
@@ -133,7 +119,7 @@ TEST_F(SqliteStoreTest, TriggerRefusesSingleRecordsAndTheRestIsInserted) {
       "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END;");
   std::vector<Issuance> batch;
   for (int i = 1; i <= 10; ++i)
-    batch.push_back(Make("ev", Name(i % 3 == 0 ? "bad-" : "ok-", i), i));
+    batch.push_back(MakeIssuance("ev", Name(i % 3 == 0 ? "bad-" : "ok-", i), i));
   auto out = store_->InsertCoupons(batch);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(out->inserted, 7);
@@ -146,8 +132,8 @@ TEST_F(SqliteStoreTest, TriggerRefusesSingleRecordsAndTheRestIsInserted) {
   Sql(path(),
       "CREATE TRIGGER refuse_hard BEFORE INSERT ON coupons WHEN NEW.user_id = 'hard' "
       "BEGIN SELECT RAISE(ROLLBACK, 'rolled back by the test trigger'); END;");
-  std::vector<Issuance> more = {Make("ev", "ok-a", 11), Make("ev", "hard", 12),
-                                Make("ev", "ok-b", 13)};
+  std::vector<Issuance> more = {MakeIssuance("ev", "ok-a", 11), MakeIssuance("ev", "hard", 12),
+                                MakeIssuance("ev", "ok-b", 13)};
   auto out2 = store_->InsertCoupons(more);
   ASSERT_TRUE(out2.ok()) << out2.status().ToString();
   EXPECT_EQ(out2->inserted, 2);
@@ -160,7 +146,7 @@ TEST_F(SqliteStoreTest, LockedDatabaseIsUnavailableAndInsertsNothing) {
   sqlite3* locker = nullptr;
   ASSERT_EQ(sqlite3_open(path().c_str(), &locker), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(locker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
-  std::vector<Issuance> batch = {Make("ev", "a", 1), Make("ev", "b", 2)};
+  std::vector<Issuance> batch = {MakeIssuance("ev", "a", 1), MakeIssuance("ev", "b", 2)};
   auto started = std::chrono::steady_clock::now();
   auto out = store_->InsertCoupons(batch);
   EXPECT_LT(std::chrono::steady_clock::now() - started, milliseconds(3000))
@@ -178,7 +164,7 @@ TEST_F(SqliteStoreTest, LockedDatabaseIsUnavailableAndInsertsNothing) {
 }
 
 TEST_F(SqliteStoreTest, FailedEventLifecycle) {
-  const Issuance bad = Make("ev", "u1", 7);
+  const Issuance bad = MakeIssuance("ev", "u1", 7);
   ASSERT_TRUE(store_->RecordFailure(bad, "first error", 100).ok());
   ASSERT_TRUE(store_->RecordFailure(bad, "second error", 150).ok());  // same (event, seq)
   auto all = store_->FailuresOf("ev");
@@ -225,8 +211,8 @@ TEST_F(SqliteStoreTest, FailedEventLifecycle) {
   EXPECT_TRUE(store_->ResolveFailure(id).ok()) << "resolving a gone row is fine";
 
   // Due ones come oldest first.
-  ASSERT_TRUE(store_->RecordFailure(Make("ev", "u2", 8), "e", 300).ok());
-  ASSERT_TRUE(store_->RecordFailure(Make("ev", "u3", 9), "e", 200).ok());
+  ASSERT_TRUE(store_->RecordFailure(MakeIssuance("ev", "u2", 8), "e", 300).ok());
+  ASSERT_TRUE(store_->RecordFailure(MakeIssuance("ev", "u3", 9), "e", 200).ok());
   due = store_->DueFailures(1000, 10);
   ASSERT_EQ(due->size(), 2u);
   EXPECT_EQ((*due)[0].issuance.seq, 9);
@@ -248,7 +234,7 @@ TEST_F(SqliteStoreTest, ConcurrentCallersAndThroughput) {
   });
   std::thread failures([&] {
     for (int i = 0; i < 200; ++i) {
-      ASSERT_TRUE(store_->RecordFailure(Make("side", Name("u", i), i + 1), "e", 0).ok());
+      ASSERT_TRUE(store_->RecordFailure(MakeIssuance("side", Name("u", i), i + 1), "e", 0).ok());
     }
   });
   auto started = std::chrono::steady_clock::now();
@@ -256,7 +242,7 @@ TEST_F(SqliteStoreTest, ConcurrentCallersAndThroughput) {
   for (int start = 0; start < kRows; start += kBatch) {
     batch.clear();
     for (int i = start; i < start + kBatch; ++i)
-      batch.push_back(Make("perf", Name("u-", i), i + 1));
+      batch.push_back(MakeIssuance("perf", Name("u-", i), i + 1));
     auto out = store_->InsertCoupons(batch);
     ASSERT_TRUE(out.ok()) << out.status().ToString();
     ASSERT_EQ(out->inserted, kBatch);
