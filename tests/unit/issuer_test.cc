@@ -72,7 +72,8 @@ class IssuerTest : public ::testing::Test {
   // A counter or gauge of /metrics (-1 when absent).
   std::int64_t Metric(const std::string& name) {
     std::string text = "\n";
-    issuer_->AppendMetrics(text);
+    MetricsWriter writer(text);
+    issuer_->WriteMetrics(writer);
     const auto at = text.find("\n" + name + " ");
     if (at == std::string::npos) return -1;
     return std::stoll(text.substr(at + name.size() + 2));
