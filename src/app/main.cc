@@ -12,6 +12,8 @@
 
 #include "app/backends.h"
 #include "app/config.h"
+#include "edge/client_address.h"
+#include "edge/jwt_verifier.h"
 #include "http/server.h"
 #include "loadgen/bench_command.h"
 #include "pipeline/audit.h"
@@ -48,6 +50,49 @@ ConsumerOptions ConsumerOptionsOf(const Config& c) {
 RetryOptions RetryOptionsOf(const Config& c) {
   return {.interval = std::chrono::milliseconds(c.retry_interval_ms),
           .max_attempts = static_cast<int>(c.retry_max_attempts)};
+}
+
+// The request handler's settings: identity, trusted proxies, limits. Fails
+// (exit 2) on a key that cannot be read or a CIDR list that does not parse.
+Result<http::ApiOptions> ApiOptionsOf(const Config& c, const MetricsSource* metrics) {
+  http::ApiOptions o{.admin_token = c.admin_token,
+                     .role = c.role,
+                     .user_header = c.user_header,
+                     .rate_limit_ip = c.rate_limit_ip,
+                     .rate_limit_user = c.rate_limit_user,
+                     .rate_limit_keys = static_cast<std::size_t>(c.rate_limit_keys),
+                     .metrics = metrics};
+  o.user_auth = c.user_auth == "jwt"      ? http::UserAuth::kJwt
+                : c.user_auth == "header" ? http::UserAuth::kHeader
+                                          : http::UserAuth::kBody;
+  if (!c.trusted_proxies.empty()) {
+    auto trusted = edge::ParseCidrList(c.trusted_proxies);
+    if (!trusted.ok()) return Status::Invalid("trusted_proxies: " + trusted.status().message());
+    o.trusted_proxies = std::move(*trusted);
+  }
+  if (o.user_auth == http::UserAuth::kJwt) {
+    edge::JwtOptions jwt{.secret = c.jwt_secret,
+                         .public_key_file = c.jwt_public_key,
+                         .leeway = std::chrono::seconds(c.jwt_leeway_s)};
+    if (!c.jwt_issuer.empty()) jwt.issuer = c.jwt_issuer;
+    if (!c.jwt_audience.empty()) jwt.audience = c.jwt_audience;
+    // The algorithm is the configuration's, never the token's: HS256 with a
+    // secret; with a public key, the key's own type (RSA: RS256, P-256: ES256).
+    std::vector<edge::JwtAlgorithm> candidates = {edge::JwtAlgorithm::kHs256};
+    if (c.jwt_secret.empty()) candidates = {edge::JwtAlgorithm::kRs256, edge::JwtAlgorithm::kEs256};
+    Status last;
+    for (edge::JwtAlgorithm alg : candidates) {
+      jwt.algorithm = alg;
+      auto verifier = edge::JwtVerifier::Create(jwt);
+      if (verifier.ok()) {
+        o.jwt = std::make_shared<const edge::JwtVerifier>(std::move(*verifier));
+        break;
+      }
+      last = verifier.status();
+    }
+    if (!o.jwt) return Status::Invalid("jwt: " + last.message());
+  }
+  return o;
 }
 
 // A burst is many thousand connections; the usual soft limit (1024) is not.
@@ -92,14 +137,14 @@ int Serve(const Config& config) {
   metrics.Add(&issuer);
   if (consumer) metrics.Add(&*consumer);
   if (retry) metrics.Add(&*retry);
+  auto api = ApiOptionsOf(config, &metrics);
+  if (!api.ok()) return Fail(api.status(), kExitUsage);
   HttpServer server({.bind_address = config.bind,
                      .port = static_cast<std::uint16_t>(config.port),
                      .threads = static_cast<int>(config.http_threads),
                      .body_limit = static_cast<std::size_t>(config.max_body_bytes),
-                     .admin_token = config.admin_token,
-                     .role = config.role,
                      .max_connections = static_cast<int>(config.max_connections),
-                     .metrics = &metrics},
+                     .api = std::move(*api)},
                     issuer);
   if (consumer) {
     if (Status s = consumer->Start(); !s.ok()) return Fail(s);

@@ -19,6 +19,8 @@ bool SameSecret(std::string_view given, std::string_view expected) {
   return diff == 0;
 }
 
+constexpr std::string_view kBearer = "Bearer ";
+
 bool HasEventId(Route route) {
   return route == Route::kEvent || route == Route::kIssue || route == Route::kUserCoupons;
 }
@@ -26,7 +28,18 @@ bool HasEventId(Route route) {
 }  // namespace
 
 ApiHandler::ApiHandler(ApiOptions options, CouponService& service, const RequestMetrics& metrics)
-    : options_(std::move(options)), service_(service), metrics_(metrics) {}
+    : options_(std::move(options)), service_(service), metrics_(metrics) {
+  if (options_.rate_limit_ip > 0) {
+    ip_limiter_ = std::make_unique<edge::RateLimiter>(
+        edge::RateLimiterOptions{.rate_per_second = options_.rate_limit_ip,
+                                 .burst = 2 * options_.rate_limit_ip,
+                                 .max_keys = options_.rate_limit_keys});
+  }
+  if (options_.rate_limit_user > 0) {
+    user_limiter_ = std::make_unique<edge::RateLimiter>(edge::RateLimiterOptions{
+        .rate_per_second = options_.rate_limit_user, .max_keys = options_.rate_limit_keys});
+  }
+}
 
 ApiHandler::Next ApiHandler::Handle(const ApiRequest& request, ApiCall& call, Reply& reply) const {
   reply.clear();
@@ -35,6 +48,12 @@ ApiHandler::Next ApiHandler::Handle(const ApiRequest& request, ApiCall& call, Re
   call.method = request.method;
   call.event_id = m.event_id;
   call.user_id.clear();
+  const bool issue = m.route == Route::kIssue;
+  // Limits act first: a refused request costs no parsing and touches nothing.
+  if (ip_limiter_ &&
+      !WithinLimit(*ip_limiter_, ClientOf(request).to_string(), "client address", reply)) {
+    return Next::kReply;
+  }
   if (m.route == Route::kNotFound) {
     SetError(reply, Refusal::kNotFound, "no such path");
     return Next::kReply;
@@ -44,7 +63,6 @@ ApiHandler::Next ApiHandler::Handle(const ApiRequest& request, ApiCall& call, Re
     reply.allow = AllowHeader(m.route);
     return Next::kReply;
   }
-  const bool issue = m.route == Route::kIssue;
   if (HasEventId(m.route)) {
     if (Status s = CheckId("the event id in the path", m.event_id); !s.ok()) {
       SetError(reply, s, /*with_status=*/issue);
@@ -52,16 +70,57 @@ ApiHandler::Next ApiHandler::Handle(const ApiRequest& request, ApiCall& call, Re
     }
   }
   switch (m.route) {
-    case Route::kIssue:
-      if (Status s = ParseIssueBody(request.body, &call.user_id); !s.ok()) {
+    case Route::kIssue: {
+      const bool from_body = options_.user_auth == UserAuth::kBody;
+      if (Status s = ParseIssueBody(request.body, &call.user_id, from_body); !s.ok()) {
         SetError(reply, s, /*with_status=*/true);
         return Next::kReply;
       }
+      if (!from_body) {
+        std::string user;
+        if (!Authenticate(request, &user, /*issue=*/true, reply)) return Next::kReply;
+        if (!call.user_id.empty() && call.user_id != user) {
+          SetError(reply, Refusal::kForbidden,
+                   "the body's user_id is not the user the credentials name",
+                   /*with_status=*/true);
+          return Next::kReply;
+        }
+        call.user_id = std::move(user);
+      }
+      if (user_limiter_ && !WithinLimit(*user_limiter_, call.user_id, "user", reply)) {
+        return Next::kReply;
+      }
       return Next::kIssue;
+    }
     case Route::kUserCoupons:
       if (Status s = CheckId("the user id in the path", m.user_id); !s.ok()) {
         SetError(reply, s);
         return Next::kReply;
+      }
+      if (options_.user_auth != UserAuth::kBody) {
+        // A user reads only their own coupons; an admin any. A request with
+        // user credentials is judged as that user; without them, as an admin
+        // call (token, or loopback when no token is configured).
+        const bool has_user_credentials =
+            options_.user_auth == UserAuth::kJwt
+                ? (!request.authorization.empty() && !HasAdminToken(request))
+                : !request.user_header.empty();
+        if (has_user_credentials) {
+          std::string user;
+          if (!Authenticate(request, &user, /*issue=*/false, reply)) return Next::kReply;
+          if (user != m.user_id) {
+            SetError(reply, Refusal::kForbidden, "only your own coupons can be read");
+            return Next::kReply;
+          }
+        } else if (!AdminAllowed(request, reply)) {
+          reply.clear();
+          SetError(reply, Refusal::kUnauthenticated,
+                   options_.user_auth == UserAuth::kJwt
+                       ? "reading coupons needs Authorization: Bearer <JWT> of that user"
+                       : "reading coupons needs the user header from a trusted proxy");
+          reply.www_authenticate = true;
+          return Next::kReply;
+        }
       }
       call.user_id.assign(m.user_id);
       return Next::kBlocking;
@@ -90,20 +149,104 @@ ApiHandler::Next ApiHandler::Handle(const ApiRequest& request, ApiCall& call, Re
 bool ApiHandler::AdminAllowed(const ApiRequest& request, Reply& reply) const {
   const std::string& token = options_.admin_token;
   if (token.empty()) {
-    if (request.loopback) return true;
+    if (ClientIsLoopback(request)) return true;
     SetError(reply, Refusal::kUnauthorized,
              "no admin token is configured: admin calls are accepted from loopback only");
     return false;
   }
-  constexpr std::string_view kBearer = "Bearer ";
-  std::string_view given = request.authorization;
-  if (given.substr(0, kBearer.size()) == kBearer &&
-      SameSecret(given.substr(kBearer.size()), token)) {
-    return true;
-  }
+  if (HasAdminToken(request)) return true;
   SetError(reply, Refusal::kUnauthorized, "admin calls need Authorization: Bearer <admin token>");
   reply.www_authenticate = true;
   return false;
+}
+
+bool ApiHandler::HasAdminToken(const ApiRequest& request) const {
+  const std::string& token = options_.admin_token;
+  if (token.empty()) return false;
+  std::string_view given = request.authorization;
+  return given.substr(0, kBearer.size()) == kBearer &&
+         SameSecret(given.substr(kBearer.size()), token);
+}
+
+boost::asio::ip::address ApiHandler::ClientOf(const ApiRequest& request) const {
+  if (options_.trusted_proxies.empty()) return request.peer;
+  return edge::ClientAddress(request.peer, request.forwarded_for, options_.trusted_proxies);
+}
+
+bool ApiHandler::ClientIsLoopback(const ApiRequest& request) const {
+  // Without trusted proxies the client is the peer, whose loopback-ness the
+  // transport already knows.
+  if (options_.trusted_proxies.empty()) return request.loopback;
+  return edge::IsLoopback(ClientOf(request));
+}
+
+bool ApiHandler::Authenticate(const ApiRequest& request, std::string* user, bool issue,
+                              Reply& reply) const {
+  auto refuse = [&](std::string detail) {
+    SetError(reply, Refusal::kUnauthenticated, detail, /*with_status=*/issue);
+    reply.www_authenticate = true;
+    return false;
+  };
+  if (options_.user_auth == UserAuth::kJwt) {
+    std::string_view given = request.authorization;
+    if (given.substr(0, kBearer.size()) != kBearer) {
+      return refuse("this call needs Authorization: Bearer <JWT>");
+    }
+    auto verified = options_.jwt->Verify(given.substr(kBearer.size()), NowMillis());
+    if (!verified.ok()) return refuse(verified.status().message());
+    *user = std::move(verified->subject);
+    return true;
+  }
+  // kHeader: believed only from a trusted proxy (the peer itself, not an
+  // address it forwards).
+  if (!options_.trusted_proxies.Contains(request.peer)) {
+    return refuse("the user header is accepted from trusted proxies only");
+  }
+  if (request.user_header.empty())
+    return refuse("the " + options_.user_header + " header is missing");
+  if (!IsValidId(request.user_header)) {
+    return refuse("the " + options_.user_header + " header is not a valid user id");
+  }
+  *user = request.user_header;
+  return true;
+}
+
+bool ApiHandler::WithinLimit(edge::RateLimiter& limiter, std::string_view key,
+                             std::string_view what, Reply& reply) const {
+  const edge::RateLimiter::Decision d = limiter.Allow(key, std::chrono::steady_clock::now());
+  if (d.allowed) return true;
+  // The contract's 429 body always carries "status", on every route.
+  SetError(reply, Refusal::kRateLimited,
+           "too many requests from this " + std::string(what) + "; retry later",
+           /*with_status=*/true);
+  reply.retry_after_s = d.retry_after_seconds;
+  return false;
+}
+
+void ApiHandler::WriteMetrics(MetricsWriter& out) const {
+  struct Limit {
+    const char* name;
+    const edge::RateLimiter* limiter;
+  };
+  const Limit limits[] = {{"ip", ip_limiter_.get()}, {"user", user_limiter_.get()}};
+  out.Family("firstcome_rate_limited_total",
+             "Requests answered 429 because a rate limit was exceeded, by limit.",
+             MetricType::kCounter);
+  for (const Limit& l : limits) {
+    out.Sample({{"limit", l.name}},
+               l.limiter ? static_cast<double>(l.limiter->counters().limited) : 0);
+  }
+  out.Family("firstcome_rate_limit_buckets", "Token buckets held now, by limit.",
+             MetricType::kGauge);
+  for (const Limit& l : limits) {
+    out.Sample({{"limit", l.name}}, l.limiter ? static_cast<double>(l.limiter->size()) : 0);
+  }
+  out.Family("firstcome_rate_limit_evicted_total",
+             "Token buckets dropped to keep memory bounded, by limit.", MetricType::kCounter);
+  for (const Limit& l : limits) {
+    out.Sample({{"limit", l.name}},
+               l.limiter ? static_cast<double>(l.limiter->counters().evicted) : 0);
+  }
 }
 
 void ApiHandler::StartIssue(const ApiCall& call, CouponService::IssueCallback done) const {
@@ -141,6 +284,7 @@ void ApiHandler::RunBlocking(const ApiCall& call, Reply& reply) const {
       {
         MetricsWriter writer(reply.body);
         metrics_.WriteMetrics(writer);
+        WriteMetrics(writer);
         if (options_.metrics != nullptr) options_.metrics->WriteMetrics(writer);
         return;
       }

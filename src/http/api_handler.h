@@ -22,11 +22,16 @@
 //   until the reply is written.
 #pragma once
 
+#include <boost/asio/ip/address.hpp>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "core/event.h"
 #include "core/status.h"
+#include "edge/client_address.h"
+#include "edge/jwt_verifier.h"
+#include "edge/rate_limiter.h"
 #include "http/errors.h"
 #include "http/reply.h"
 #include "http/request_metrics.h"
@@ -45,15 +50,22 @@ struct ApiRequest {
   int version = 11;           // HTTP/1.x: 10 or 11
   std::string authorization;  // the Authorization header; empty when absent
   std::string body;
-  bool loopback = false;  // the peer's address is loopback (a property of the connection)
+  std::string forwarded_for;  // X-Forwarded-For (several headers joined with ", ")
+  std::string user_header;    // the header named by ApiOptions::user_header
+  // The connection's peer (loopback: whether it is a loopback address). Both
+  // belong to the connection and survive clear().
+  bool loopback = false;
+  boost::asio::ip::address peer;
 
-  // Resets what belongs to one request (loopback belongs to the connection).
+  // Resets what belongs to one request.
   void clear() {
     method = Method::kOther;
     target.clear();
     version = 11;
     authorization.clear();
     body.clear();
+    forwarded_for.clear();
+    user_header.clear();
   }
 };
 
@@ -67,15 +79,26 @@ struct ApiCall {
   Event event;                // POST /api/v1/events: the parsed body
 };
 
+// Who the user of an issue request is (docs/api.md, "Identity").
+enum class UserAuth { kBody, kJwt, kHeader };
+
 struct ApiOptions {
   std::string admin_token;   // empty: admin calls are accepted from loopback only
   std::string role = "all";  // shown in /healthz
+  UserAuth user_auth = UserAuth::kBody;
+  std::shared_ptr<const edge::JwtVerifier> jwt;  // kJwt: required
+  std::string user_header = "X-User-Id";         // kHeader
+  // Peers whose X-Forwarded-For (and, in kHeader, user header) are believed.
+  edge::CidrList trusted_proxies;
+  double rate_limit_ip = 0;    // requests/s per client address (burst 2x); 0: off
+  double rate_limit_user = 0;  // issue attempts/s per user; 0: off
+  std::size_t rate_limit_keys = 100000;
   // The process's own figures for GET /metrics, after the HTTP ones; null:
   // HTTP figures only.
   const MetricsSource* metrics = nullptr;
 };
 
-class ApiHandler {
+class ApiHandler final : public MetricsSource {
  public:
   enum class Next { kReply, kIssue, kBlocking };
 
@@ -96,6 +119,9 @@ class ApiHandler {
   // kBlocking: makes the blocking CouponService call and fills `reply`.
   void RunBlocking(const ApiCall& call, Reply& reply) const;
 
+  // Rate-limit figures (requests refused, buckets held and evicted).
+  void WriteMetrics(MetricsWriter& out) const override;
+
   // A request the transport refused before it was whole (body too large,
   // malformed HTTP): fills `reply`, shaped by the route `target` names (an
   // issue answer carries "status"), and sets call.route.
@@ -107,8 +133,23 @@ class ApiHandler {
   // (compared in constant time); without one, from loopback peers only. On
   // false `reply` holds the 401.
   bool AdminAllowed(const ApiRequest& request, Reply& reply) const;
+  // Whether the request carries the admin token (no 401 written).
+  bool HasAdminToken(const ApiRequest& request) const;
+  // The client address: the peer, or behind a trusted proxy the right-most
+  // X-Forwarded-For entry not in trusted_proxies.
+  boost::asio::ip::address ClientOf(const ApiRequest& request) const;
+  bool ClientIsLoopback(const ApiRequest& request) const;
+  // kJwt / kHeader: the verified user of the request into *user; false and a
+  // 401 in `reply` when there is none.
+  bool Authenticate(const ApiRequest& request, std::string* user, bool issue, Reply& reply) const;
+  // Over a limit: false and a 429 in `reply`.
+  bool WithinLimit(edge::RateLimiter& limiter, std::string_view key, std::string_view what,
+                   Reply& reply) const;
 
   const ApiOptions options_;
+  // Null when the limit is off. Each is thread-safe (sharded, locked).
+  std::unique_ptr<edge::RateLimiter> ip_limiter_;
+  std::unique_ptr<edge::RateLimiter> user_limiter_;
   CouponService& service_;
   const RequestMetrics& metrics_;
 };

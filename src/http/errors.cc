@@ -68,6 +68,12 @@ HttpOutcome OutcomeOf(Refusal refusal) {
       return {400, kInvalidRequest};
     case Refusal::kUnauthorized:
       return {401, "unauthorized"};
+    case Refusal::kUnauthenticated:
+      return {401, "unauthenticated"};
+    case Refusal::kForbidden:
+      return {403, "forbidden"};
+    case Refusal::kRateLimited:
+      return {429, "rate_limited"};
     case Refusal::kNotFound:
       return {404, "not_found"};
     case Refusal::kMethodNotAllowed:

@@ -30,6 +30,9 @@ int RetryAfterSeconds(const Reply& reply);
 enum class Refusal {
   kMalformed,         // 400 invalid_request: not parseable as HTTP
   kUnauthorized,      // 401 unauthorized: an admin call without the right credentials
+  kUnauthenticated,   // 401 unauthenticated: no, bad or expired user credentials
+  kForbidden,         // 403 forbidden: another user's id
+  kRateLimited,       // 429 rate_limited: over rate_limit_ip or rate_limit_user
   kNotFound,          // 404 not_found: no such path
   kMethodNotAllowed,  // 405 method_not_allowed: the path exists, the method does not
   kPayloadTooLarge,   // 413 payload_too_large: the body is over the limit

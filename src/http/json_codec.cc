@@ -269,7 +269,9 @@ Result<Event> ParseCreateEvent(std::string_view body) {
   return e;
 }
 
-Status ParseIssueBody(std::string_view body, std::string* user_id) {
+Status ParseIssueBody(std::string_view body, std::string* user_id, bool user_id_required) {
+  user_id->clear();
+  if (body.empty() && !user_id_required) return Status::Ok();
   // Why a stack buffer: the issue body is tiny and this is the hot path; the
   // monotonic resource spills to the heap only for unusually large bodies.
   unsigned char buf[2048];
@@ -277,7 +279,9 @@ Status ParseIssueBody(std::string_view body, std::string* user_id) {
   json::value root;
   if (Status s = ParseObject(body, root, &mr); !s.ok()) return s;
   const json::value* u = root.get_object().if_contains("user_id");
-  if (u == nullptr) return Status::Invalid("\"user_id\" is missing");
+  if (u == nullptr) {
+    return user_id_required ? Status::Invalid("\"user_id\" is missing") : Status::Ok();
+  }
   if (!u->is_string()) return WrongType("user_id", "a string", *u);
   std::string_view id = u->get_string();
   if (Status s = CheckId("\"user_id\"", id); !s.ok()) return s;

@@ -23,7 +23,9 @@ Result<Event> ParseCreateEvent(std::string_view body);
 
 // POST /api/v1/events/{id}/issue body → the user id (a view into `body`'s
 // parse, copied into *user_id). Cheap: parses on a stack buffer.
-Status ParseIssueBody(std::string_view body, std::string* user_id);
+// With `user_id_required` false (the user comes from a token or a gateway
+// header) the body may be empty or omit user_id; *user_id is then empty.
+Status ParseIssueBody(std::string_view body, std::string* user_id, bool user_id_required = true);
 
 // Appends `text` as a JSON string literal (quotes included).
 void AppendJsonString(std::string& out, std::string_view text);

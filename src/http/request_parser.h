@@ -16,6 +16,7 @@
 #include <boost/optional/optional.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "http/api_handler.h"
 #include "http/routes.h"
@@ -39,7 +40,10 @@ inline Method MethodOf(boost::beast::http::verb verb) {
 
 class RequestParser final : public boost::beast::http::basic_parser<true> {
  public:
-  RequestParser(ApiRequest& request, std::size_t body_limit) : request_(request) {
+  // `user_header`: the name of the header naming the user (user_auth =
+  // header), matched case-insensitively; empty: none.
+  RequestParser(ApiRequest& request, std::size_t body_limit, std::string_view user_header = {})
+      : request_(request), user_header_(user_header) {
     this->body_limit(body_limit);
     this->header_limit(kHeaderLimit);
   }
@@ -59,11 +63,23 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
     request_.target.assign(target.data(), target.size());
   }
   void on_response_impl(int, string_view, int, error_code&) override {}
-  void on_field_impl(field name, string_view, string_view value, error_code&) override {
+  void on_field_impl(field name, string_view name_text, string_view value, error_code&) override {
     if (name == field::authorization) {
       request_.authorization.assign(value.data(), value.size());
     } else if (name == field::expect && boost::beast::iequals(value, "100-continue")) {
       expect_continue_ = true;
+    } else if (name == field::unknown &&
+               boost::beast::iequals(name_text, string_view("X-Forwarded-For", 15))) {
+      // Several X-Forwarded-For headers are one list (RFC 7230 3.2.2).
+      if (!request_.forwarded_for.empty()) request_.forwarded_for += ", ";
+      request_.forwarded_for.append(value.data(), value.size());
+    } else if (!user_header_.empty() &&
+               boost::beast::iequals(name_text,
+                                     string_view(user_header_.data(), user_header_.size()))) {
+      // A repeated user header is ambiguous: the copies are joined with ','
+      // so the handler refuses it (no valid id holds a comma).
+      if (!request_.user_header.empty()) request_.user_header += ',';
+      request_.user_header.append(value.data(), value.size());
     }
   }
   void on_header_impl(error_code&) override {}
@@ -82,6 +98,7 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
   void on_finish_impl(error_code&) override {}
 
   ApiRequest& request_;
+  std::string_view user_header_;
   bool expect_continue_ = false;
 };
 

@@ -127,14 +127,7 @@ void AppendAnswer(std::string& out, const http::Reply& reply, ConnectionHeader c
   out += reply.body;
 }
 
-bool IsLoopback(const tcp::endpoint& ep) {
-  const asio::ip::address a = ep.address();
-  if (a.is_loopback()) return true;
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
-    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
-  }
-  return false;
-}
+bool IsLoopback(const asio::ip::address& a) { return edge::IsLoopback(a); }
 
 class Session;
 
@@ -159,9 +152,7 @@ class ServerCore {
                          ? options.threads
                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()))),
         metrics(thread_count),
-        handler(
-            {.admin_token = options.admin_token, .role = options.role, .metrics = options.metrics},
-            s, metrics) {}
+        handler(options.api, s, metrics) {}
 
   Status Start();
   void Stop(std::chrono::milliseconds drain);
@@ -172,6 +163,9 @@ class ServerCore {
   void ForEachSession(Fn fn);
 
   const HttpServerOptions options;
+  // The header naming the user, for the parser (user_auth = header only).
+  const std::string user_header =
+      options.api.user_auth == http::UserAuth::kHeader ? options.api.user_header : std::string();
   const int thread_count;
   http::RequestMetrics metrics;
   const http::ApiHandler handler;  // after metrics, which it reads
@@ -194,12 +188,13 @@ class ServerCore {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(ServerCore& server, Shard& shard, tcp::socket socket, bool loopback)
+  Session(ServerCore& server, Shard& shard, tcp::socket socket, const asio::ip::address& peer)
       : server_(server),
         shard_(shard),
         stream_(std::move(socket)),
         buffer_(server.options.body_limit + 2 * http::kHeaderLimit + 64 * 1024) {
-    request_.loopback = loopback;
+    request_.peer = peer;
+    request_.loopback = IsLoopback(peer);
   }
 
   ~Session() {
@@ -239,7 +234,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // the buffer (pipelining) are parsed at once.
   void AwaitRequest() {
     request_.clear();
-    parser_.emplace(request_, server_.options.body_limit);
+    parser_.emplace(request_, server_.options.body_limit, server_.user_header);
     if (buffer_.size() > 0) {
       ReadRequest();
       return;
@@ -513,8 +508,10 @@ void ServerCore::OnAccept(beast::error_code ec, tcp::socket socket, Shard& shard
   metrics.ConnectionOpened();
   socket.set_option(tcp::no_delay(true), ec);
   tcp::endpoint remote = socket.remote_endpoint(ec);
-  const bool loopback = !ec && IsLoopback(remote);
-  auto session = std::make_shared<Session>(*this, shard, std::move(socket), loopback);
+  // An unknown peer (the call failed) is the unspecified address: neither
+  // loopback nor a trusted proxy.
+  const asio::ip::address peer = ec ? asio::ip::address() : remote.address();
+  auto session = std::make_shared<Session>(*this, shard, std::move(socket), peer);
   asio::post(shard.ioc, [session = std::move(session)] { session->Start(); });
   DoAccept();
 }

@@ -20,6 +20,7 @@
 
 #include "core/metrics.h"
 #include "core/status.h"
+#include "http/api_handler.h"
 #include "pipeline/coupon_service.h"
 
 namespace firstcome {
@@ -32,16 +33,14 @@ struct HttpServerOptions {
   std::size_t body_limit = 64 * 1024;
   std::chrono::milliseconds read_timeout{10000};  // a request must arrive whole in this
   std::chrono::milliseconds idle_timeout{60000};  // keep-alive connections idle at most this
-  std::string admin_token;                        // empty: admin calls from loopback only
-  std::string role = "all";                       // shown in /healthz
   // Connections open at once beyond this are answered 503 and closed at once.
   int max_connections = 10000;
   // Blocking CouponService calls waiting for a blocking thread beyond this are
   // answered 503 (why: the queue of a thread pool is otherwise unbounded).
   int max_blocking_queue = 1024;
-  // The process's own figures for GET /metrics, after the HTTP ones (src/app
-  // lists them); null: HTTP figures only.
-  const MetricsSource* metrics = nullptr;
+  // What the request handler needs: admin token, role, identity, trusted
+  // proxies, rate limits, the process's own figures for GET /metrics.
+  http::ApiOptions api;
 };
 
 class HttpServer {

@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <vector>
 
-namespace firstcome::testing {
+namespace firstcome::test {
 namespace {
 
 void Check(bool ok, const char* what) {
@@ -122,4 +122,4 @@ std::string JwtSigner::Sign(std::string_view payload_json) const {
   return Sign("{\"alg\":\"" + algorithm_ + "\",\"typ\":\"JWT\"}", payload_json);
 }
 
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

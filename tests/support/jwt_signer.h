@@ -11,7 +11,7 @@
 
 struct evp_pkey_st;
 
-namespace firstcome::testing {
+namespace firstcome::test {
 
 // RFC 4648 section 5 without padding.
 std::string Base64UrlEncode(std::string_view bytes);
@@ -40,4 +40,4 @@ class JwtSigner {
   std::string public_key_pem_;
 };
 
-}  // namespace firstcome::testing
+}  // namespace firstcome::test

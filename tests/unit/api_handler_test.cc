@@ -14,6 +14,7 @@
 
 #include "http/errors.h"
 #include "http/request_metrics.h"
+#include "support/jwt_signer.h"
 
 namespace firstcome::http {
 namespace {
@@ -432,6 +433,135 @@ TEST(ErrorsTest, RefusalsMapInOnePlace) {
     EXPECT_EQ(o.code, k.code);
     EXPECT_NE(ReasonPhrase(o.http), "Unknown") << k.http;
   }
+}
+
+}  // namespace
+}  // namespace firstcome::http
+
+namespace firstcome::http {
+namespace {
+
+constexpr std::string_view kJwtSecret = "0123456789abcdef0123456789abcdef";
+
+class ApiIdentityTest : public ApiHandlerTest {
+ protected:
+  ApiIdentityTest() : signer_(test::JwtSigner::Hs256(std::string(kJwtSecret))) {
+    AddEvent("launch");
+  }
+
+  void UseJwt(std::string admin_token = "") {
+    auto v = edge::JwtVerifier::Create(
+        {.algorithm = edge::JwtAlgorithm::kHs256, .secret = std::string(kJwtSecret)});
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    Rebuild({.admin_token = std::move(admin_token),
+             .user_auth = UserAuth::kJwt,
+             .jwt = std::make_shared<const edge::JwtVerifier>(std::move(*v))});
+  }
+
+  std::string Token(const std::string& sub, std::int64_t exp_from_now_s = 600) const {
+    const std::int64_t now = NowMillis() / 1000;
+    return signer_.Sign(R"({"sub":")" + sub + R"(","exp":)" + std::to_string(now + exp_from_now_s) +
+                        "}");
+  }
+
+  static ApiRequest WithBearer(ApiRequest r, const std::string& token) {
+    r.authorization = "Bearer " + token;
+    return r;
+  }
+
+  static ApiRequest From(ApiRequest r, const char* peer) {
+    r.peer = boost::asio::ip::make_address(peer);
+    r.loopback = edge::IsLoopback(r.peer);
+    return r;
+  }
+
+  test::JwtSigner signer_;
+};
+
+TEST_F(ApiIdentityTest, JwtModeIssuesForTheTokensSubject) {
+  UseJwt();
+  const std::string path = "/api/v1/events/launch/issue";
+  Run(WithBearer(Request(Method::kPost, path, ""), Token("u-7")));
+  EXPECT_EQ(service_.last_user, "u-7");
+  Run(WithBearer(Request(Method::kPost, path, R"({"user_id":"u-7"})"), Token("u-7")));
+  EXPECT_EQ(service_.issue_calls, 2);
+
+  Reply missing = Run(Request(Method::kPost, path, "{}"));
+  ExpectError(missing, 401, "unauthenticated", /*with_status=*/true);
+  EXPECT_TRUE(missing.www_authenticate);
+  ExpectError(Run(WithBearer(Request(Method::kPost, path, "{}"), Token("u-7", -3600))), 401,
+              "unauthenticated", true);
+  ExpectError(Run(WithBearer(Request(Method::kPost, path, "{}"), Token("u-7") + "x")), 401,
+              "unauthenticated", true);
+  ExpectError(Run(WithBearer(Request(Method::kPost, path, R"({"user_id":"u-8"})"), Token("u-7"))),
+              403, "forbidden", true);
+  EXPECT_EQ(service_.issue_calls, 2);
+}
+
+TEST_F(ApiIdentityTest, JwtModeReadsOnlyYourOwnCouponsUnlessAdmin) {
+  UseJwt("adm1n");
+  ExpectError(
+      Run(WithBearer(Request(Method::kGet, "/api/v1/events/launch/users/u-8"), Token("u-7"))), 403,
+      "forbidden");
+  Reply own =
+      Run(WithBearer(Request(Method::kGet, "/api/v1/events/launch/users/u-7"), Token("u-7")));
+  EXPECT_EQ(own.status, 200) << own.body;
+  Reply admin = Run(WithBearer(Request(Method::kGet, "/api/v1/events/launch/users/u-8"), "adm1n"));
+  EXPECT_EQ(admin.status, 200) << admin.body;
+  Reply none = Run(Request(Method::kGet, "/api/v1/events/launch/users/u-8"));
+  ExpectError(none, 401, "unauthenticated");
+}
+
+TEST_F(ApiIdentityTest, HeaderModeBelievesTrustedProxiesOnly) {
+  auto trusted = edge::ParseCidrList("10.0.0.0/8");
+  ASSERT_TRUE(trusted.ok());
+  Rebuild({.user_auth = UserAuth::kHeader, .trusted_proxies = std::move(*trusted)});
+  ApiRequest r = From(Request(Method::kPost, "/api/v1/events/launch/issue", ""), "10.1.2.3");
+  r.user_header = "u-9";
+  Run(r);
+  EXPECT_EQ(service_.last_user, "u-9");
+  ApiRequest untrusted = From(r, "192.0.2.1");
+  ExpectError(Run(untrusted), 401, "unauthenticated", true);
+  r.user_header = "u-9,u-10";  // the header twice
+  ExpectError(Run(r), 401, "unauthenticated", true);
+  EXPECT_EQ(service_.issue_calls, 1);
+}
+
+TEST_F(ApiIdentityTest, AdminFromLoopbackUsesTheClientAddressBehindAProxy) {
+  auto trusted = edge::ParseCidrList("127.0.0.1/32");
+  ASSERT_TRUE(trusted.ok());
+  Rebuild({.trusted_proxies = std::move(*trusted)});
+  const std::string body = R"({"id":"e1","total":5})";
+  ApiRequest direct = From(Request(Method::kPost, "/api/v1/events", body), "127.0.0.1");
+  EXPECT_EQ(Run(direct).status, 201);
+  ApiRequest forwarded = direct;
+  forwarded.forwarded_for = "203.0.113.9";
+  ExpectError(Run(forwarded), 401, "unauthorized");
+}
+
+TEST_F(ApiIdentityTest, RateLimitsAnswer429BeforeTheServiceIsAsked) {
+  auto trusted = edge::ParseCidrList("127.0.0.1/32");
+  ASSERT_TRUE(trusted.ok());
+  Rebuild({.trusted_proxies = std::move(*trusted), .rate_limit_ip = 5, .rate_limit_user = 1000});
+  ApiRequest r = From(Request(Method::kPost, "/api/v1/events/launch/issue", ""), "127.0.0.1");
+  r.forwarded_for = "198.51.100.1";
+  int limited = 0;
+  for (int i = 0; i < 50; ++i) {
+    r.body = R"({"user_id":"u-)" + std::to_string(i) + R"("})";
+    Reply reply = Run(r);
+    if (reply.status == 429) {
+      ++limited;
+      ExpectError(reply, 429, "rate_limited", /*with_status=*/true);
+      EXPECT_GE(reply.retry_after_s, 1);
+    }
+  }
+  EXPECT_GE(limited, 35);                    // burst 2x5 = 10, then refused
+  EXPECT_LE(service_.issue_calls, 50 - 35);  // refused requests never reach the service
+  r.forwarded_for = "198.51.100.2";          // another client is served
+  r.body = R"({"user_id":"other"})";
+  EXPECT_NE(Run(r).status, 429);
+  Reply metrics = Run(Request(Method::kGet, "/metrics"));
+  EXPECT_NE(metrics.body.find("firstcome_rate_limited_total{limit=\"ip\"} "), std::string::npos);
 }
 
 }  // namespace

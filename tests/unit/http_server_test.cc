@@ -195,7 +195,7 @@ class HttpServerTest : public ::testing::Test {
     options.bind_address = options.bind_address == "0.0.0.0" ? "127.0.0.1" : options.bind_address;
     options.port = 0;
     options.threads = options.threads == 0 ? 2 : options.threads;
-    options.metrics = &service_;
+    options.api.metrics = &service_;
     server_ = std::make_unique<HttpServer>(options, service_);
     ASSERT_TRUE(server_->Start().ok());
     port_ = server_->port();
@@ -558,7 +558,9 @@ TEST_F(HttpServerTest, MetricsCountRequests) {
 }
 
 TEST_F(HttpServerTest, AdminTokenRequired) {
-  StartServer({.admin_token = "s3cret"});
+  HttpServerOptions with_token;
+  with_token.api.admin_token = "s3cret";
+  StartServer(with_token);
   const std::string body = R"({"id":"launch","total":5})";
   ExpectError(Create(body), 401, "unauthorized");
   ExpectError(Create(body, "Bearer wrong"), 401, "unauthorized");

@@ -16,8 +16,8 @@
 namespace firstcome::edge {
 namespace {
 
-using testing::Base64UrlEncode;
-using testing::JwtSigner;
+using test::Base64UrlEncode;
+using test::JwtSigner;
 
 constexpr UnixMillis kNow = 1'800'000'000'000;  // 2027-01-15
 constexpr std::int64_t kNowSeconds = kNow / 1000;
