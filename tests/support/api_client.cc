@@ -6,14 +6,22 @@
 
 namespace firstcome::test {
 
+namespace {
+std::string AdminAuthorization(const ApiEndpoint& api) {
+  return api.admin_token.empty() ? "" : "Bearer " + api.admin_token;
+}
+}  // namespace
+
 HttpResponse CreateEvent(const ApiEndpoint& api, const std::string& id, std::int64_t total,
                          int per_user) {
   boost::json::object body{{"id", id}, {"total", total}, {"per_user", per_user}};
-  return HttpRequest(api.host, api.port, "POST", "/api/v1/events", boost::json::serialize(body));
+  return HttpRequest(api.host, api.port, "POST", "/api/v1/events", boost::json::serialize(body),
+                     AdminAuthorization(api));
 }
 
 boost::json::value GetEvent(const ApiEndpoint& api, const std::string& id) {
-  auto r = HttpRequest(api.host, api.port, "GET", "/api/v1/events/" + id);
+  auto r =
+      HttpRequest(api.host, api.port, "GET", "/api/v1/events/" + id, "", AdminAuthorization(api));
   return r.status == 200 ? r.json() : boost::json::value();
 }
 
@@ -27,7 +35,8 @@ HttpResponse Issue(const ApiEndpoint& api, const std::string& event_id,
 boost::json::array UserCoupons(const ApiEndpoint& api, const std::string& event_id,
                                const std::string& user_id) {
   auto r =
-      HttpRequest(api.host, api.port, "GET", "/api/v1/events/" + event_id + "/users/" + user_id);
+      HttpRequest(api.host, api.port, "GET", "/api/v1/events/" + event_id + "/users/" + user_id, "",
+                  AdminAuthorization(api));
   auto v = r.json();
   if (!v.is_object() || !v.as_object().contains("coupons")) return {};
   return v.as_object().at("coupons").as_array();

@@ -15,6 +15,9 @@ namespace firstcome::test {
 struct ApiEndpoint {
   std::string host = "127.0.0.1";
   int port = 0;
+  // When set, CreateEvent, GetEvent (and the Wait helpers) and UserCoupons
+  // send it as `Authorization: Bearer <admin_token>`.
+  std::string admin_token;
 };
 
 HttpResponse CreateEvent(const ApiEndpoint& api, const std::string& id, std::int64_t total,
