@@ -24,8 +24,8 @@ namespace firstcome::test {
 namespace {
 
 namespace json = boost::json;
-using firstcome::testing::Base64UrlEncode;
-using firstcome::testing::JwtSigner;
+using firstcome::test::Base64UrlEncode;
+using firstcome::test::JwtSigner;
 
 const std::string kSecret = "an-hs256-secret-of-at-least-32-bytes-0123456789";
 const std::string kAdminToken = "admin-token-for-identity-tests";
