@@ -1,4 +1,4 @@
-// ApiHandler: the HTTP API v1 (shared/api.md) as plain functions of a request,
+// ApiHandler: the HTTP API v1 (docs/api.md) as plain functions of a request,
 // without sockets: routing, method checks (405 with Allow), the ids in the
 // path, the admin check, body parsing, the CouponService calls and the turning
 // of their outcomes into a Reply (every status and code through errors.h).
