@@ -19,6 +19,7 @@
 #include "support/http_client.h"
 #include "support/jwt_signer.h"
 #include "support/process.h"
+#include "support/served_firstcome.h"
 
 namespace firstcome::test {
 namespace {
@@ -32,47 +33,11 @@ const std::string kAdminToken = "admin-token-for-identity-tests";
 const std::string kIssuer = "https://auth.example";
 const std::string kAudience = "firstcome";
 
-// One `firstcome serve` on a free port in a temporary folder, with `flags`
-// after --port and --data-dir; SIGTERM at the end (exit code 0 expected).
-class Server {
- public:
-  explicit Server(std::vector<std::string> flags, std::string admin_token = "") {
-    api.port = port;
-    api.admin_token = std::move(admin_token);
-    std::vector<std::string> args = {"serve", "--port", std::to_string(port), "--data-dir",
-                                     dir.path()};
-    args.insert(args.end(), flags.begin(), flags.end());
-    process = std::make_unique<FirstcomeProcess>(std::move(args));
-  }
-  ~Server() {
-    if (process->running()) {
-      EXPECT_EQ(process->Terminate(), 0) << "log: " << process->log_path();
-    }
-  }
-  ::testing::AssertionResult Start() {
-    if (!process->Start() || !process->WaitHealthy(port)) {
-      return ::testing::AssertionFailure() << "not healthy; log: " << process->log_path();
-    }
-    return ::testing::AssertionSuccess();
-  }
-
-  TempDir dir;
-  int port = FreePort();
-  ApiEndpoint api;
-  std::unique_ptr<FirstcomeProcess> process;
-};
-
-// v[key], or null when v is not an object or has no such member (so that a
-// wrong answer fails an expectation instead of throwing).
-json::value Member(const json::value& v, std::string_view key) {
-  if (!v.is_object()) return nullptr;
-  const json::value* m = v.as_object().if_contains(key);
-  return m != nullptr ? *m : json::value();
-}
+using Server = ServedFirstcome;
 
 // The length of the "coupons" array of a GET users/{id} answer; -1 without one.
 int CouponCount(const HttpResponse& r) {
-  json::value coupons = Member(r.json(), "coupons");
+  json::value coupons = JsonMember(r.json(), "coupons");
   return coupons.is_array() ? static_cast<int>(coupons.as_array().size()) : -1;
 }
 
@@ -114,9 +79,9 @@ void ExpectIssued(const HttpResponse& r, const std::string& user) {
   ASSERT_EQ(r.status, 201) << r.body;
   json::value v = r.json();
   ASSERT_TRUE(v.is_object()) << r.body;
-  EXPECT_EQ(Member(v, "status"), json::value("issued")) << r.body;
-  EXPECT_EQ(Member(v, "user_id"), json::value(user)) << r.body;
-  const json::value coupon = Member(v, "coupon_id");
+  EXPECT_EQ(JsonMember(v, "status"), json::value("issued")) << r.body;
+  EXPECT_EQ(JsonMember(v, "user_id"), json::value(user)) << r.body;
+  const json::value coupon = JsonMember(v, "coupon_id");
   EXPECT_TRUE(coupon.is_string() && !coupon.as_string().empty()) << r.body;
 }
 
@@ -124,7 +89,7 @@ void ExpectError(const HttpResponse& r, int status, const std::string& code, boo
   EXPECT_EQ(r.status, status) << r.body;
   json::value v = r.json();
   ASSERT_TRUE(v.is_object()) << r.body;
-  EXPECT_EQ(Member(v, "error"), json::value(code)) << r.body;
+  EXPECT_EQ(JsonMember(v, "error"), json::value(code)) << r.body;
   EXPECT_TRUE(v.as_object().contains("detail")) << r.body;
   if (issue_route) {
     EXPECT_TRUE(v.as_object().contains("status")) << r.body;

@@ -36,6 +36,7 @@
 #include "support/fixtures.h"
 #include "support/http_client.h"
 #include "support/process.h"
+#include "support/served_firstcome.h"
 
 namespace firstcome::test {
 namespace {
@@ -46,42 +47,7 @@ namespace bhttp = boost::beast::http;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-// One `firstcome serve` on a free port in a temporary folder, with `flags`
-// after --port and --data-dir.
-class Server {
- public:
-  explicit Server(std::vector<std::string> flags) {
-    api.port = port;
-    std::vector<std::string> args = {"serve", "--port", std::to_string(port), "--data-dir",
-                                     dir.path()};
-    args.insert(args.end(), flags.begin(), flags.end());
-    process = std::make_unique<FirstcomeProcess>(std::move(args));
-  }
-  ~Server() {
-    if (process->running()) {
-      EXPECT_EQ(process->Terminate(), 0) << "log: " << process->log_path();
-    }
-  }
-  ::testing::AssertionResult Start() {
-    if (!process->Start() || !process->WaitHealthy(port)) {
-      return ::testing::AssertionFailure() << "not healthy; log: " << process->log_path();
-    }
-    return ::testing::AssertionSuccess();
-  }
-
-  TempDir dir;
-  int port = FreePort();
-  ApiEndpoint api;
-  std::unique_ptr<FirstcomeProcess> process;
-};
-
-// v[key], or null when v is not an object or has no such member (so that a
-// wrong answer fails an expectation instead of throwing).
-json::value Member(const json::value& v, std::string_view key) {
-  if (!v.is_object()) return nullptr;
-  const json::value* m = v.as_object().if_contains(key);
-  return m != nullptr ? *m : json::value();
-}
+using Server = ServedFirstcome;
 
 std::string IssuePath(const std::string& event) { return "/api/v1/events/" + event + "/issue"; }
 std::string UserBody(const std::string& user) { return R"({"user_id":")" + user + R"("})"; }
@@ -95,8 +61,8 @@ void ExpectRetryLater(const HttpResponse& r, int status, const std::string& code
   EXPECT_TRUE(r.has_header("Retry-After")) << "no Retry-After on " << r.status << " " << r.body;
   json::value v = r.json();
   ASSERT_TRUE(v.is_object()) << r.body;
-  EXPECT_EQ(Member(v, "error"), json::value(code)) << r.body;
-  EXPECT_EQ(Member(v, "status"), json::value(code)) << r.body;
+  EXPECT_EQ(JsonMember(v, "error"), json::value(code)) << r.body;
+  EXPECT_EQ(JsonMember(v, "status"), json::value(code)) << r.body;
   EXPECT_TRUE(v.as_object().contains("detail")) << r.body;
 }
 
@@ -193,8 +159,9 @@ TEST(Limits, FloodingAddressIsHeldToItsRateOthersAreServed) {
         } else if (r.status == 429) {
           ++c.limited;
           json::value v = r.json();
-          if (!r.has_header("Retry-After") || Member(v, "error") != json::value("rate_limited") ||
-              Member(v, "status") != json::value("rate_limited")) {
+          if (!r.has_header("Retry-After") ||
+              JsonMember(v, "error") != json::value("rate_limited") ||
+              JsonMember(v, "status") != json::value("rate_limited")) {
             ++c.limited_bad;
           }
         } else {
@@ -373,8 +340,8 @@ TEST(Limits, OverloadIsRefused503AndNothingIsLost) {
       EXPECT_TRUE(a.retry_after) << a.body;
       boost::system::error_code ec;
       json::value v = json::parse(a.body, ec);
-      EXPECT_EQ(Member(v, "error"), json::value("unavailable")) << a.body;
-      EXPECT_TRUE(Member(v, "status").is_string()) << a.body;
+      EXPECT_EQ(JsonMember(v, "error"), json::value("unavailable")) << a.body;
+      EXPECT_TRUE(JsonMember(v, "status").is_string()) << a.body;
     }
   }
   for (const auto& [status, n] : by_status) std::printf("overload: %d x %d\n", n, status);

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 namespace firstcome::test {
 
@@ -133,6 +134,15 @@ int MariadbSql(const std::string& sql) {
   std::ofstream(file) << sql;
   return RunShell("mariadb --no-defaults -h127.0.0.1 -P" + MariadbPort() +
                   " -ufirstcome -pfirstcome firstcome < " + file + " 2>&1");
+}
+
+bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
 }
 
 }  // namespace firstcome::test

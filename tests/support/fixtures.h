@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,6 +38,10 @@ std::vector<Issuance> MakeIssuances(const std::string& event, std::int64_t from,
 // prefix + n. Why not "x" + std::to_string(n): GCC 12 warns (-Wrestrict, a
 // known false positive) on that pattern, and warnings are errors here.
 std::string Name(std::string_view prefix, std::int64_t n);
+
+// Polls `done` every 5 ms until it is true (returns true) or `timeout` passed.
+bool WaitFor(const std::function<bool()>& done,
+             std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
 
 // Gate calls answered through a callback, waited for (at most `limit`; a
 // test failure and an Internal status when no answer came).

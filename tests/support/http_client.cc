@@ -78,33 +78,9 @@ void Open(beast::tcp_stream& stream, const std::string& host, int port, const st
 HttpResponse HttpRequest(const std::string& host, int port, const std::string& method,
                          const std::string& target, const std::string& body,
                          const std::string& authorization) {
-  HttpResponse out;
-  try {
-    boost::asio::io_context ioc;
-    beast::tcp_stream stream(ioc);
-    tcp::resolver resolver(ioc);
-    stream.expires_after(std::chrono::seconds(30));
-    stream.connect(resolver.resolve(host, std::to_string(port)));
-    http::request<http::string_body> req(http::string_to_verb(method), target, 11);
-    req.set(http::field::host, host);
-    if (!body.empty()) {
-      req.set(http::field::content_type, "application/json");
-      req.body() = body;
-      req.prepare_payload();
-    }
-    if (!authorization.empty()) req.set(http::field::authorization, authorization);
-    http::write(stream, req);
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
-    http::read(stream, buffer, parser);
-    Fill(parser.get(), out);
-    beast::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  } catch (const std::exception&) {
-    out.status = 0;
-  }
-  return out;
+  HttpRequestOptions options;
+  if (!authorization.empty()) options.headers.emplace_back("Authorization", authorization);
+  return HttpCall(host, port, method, target, body, options);
 }
 
 HttpResponse HttpCall(const std::string& host, int port, const std::string& method,

@@ -25,6 +25,7 @@ using test::FaultInjectionLog;
 using test::InjectedFault;
 using test::MakeIssuance;
 using test::TempDir;
+using test::WaitFor;
 
 class ConsumerTest : public ::testing::Test {
  protected:
@@ -231,15 +232,6 @@ class ConsumerFaultTest : public ::testing::Test {
     auto c = store_->CountsOf("ev");
     EXPECT_TRUE(c.ok()) << c.status().ToString();
     return c.ok() ? c->persisted : -1;
-  }
-  static bool WaitFor(const std::function<bool()>& done,
-                      milliseconds timeout = milliseconds(10000)) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-    return true;
   }
   // Every commit so far held only stored records, and together they cover
   // seqs 1..n.

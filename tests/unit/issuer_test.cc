@@ -31,6 +31,7 @@ using test::AppendFault;
 using test::FaultInjectionLog;
 using test::MakeEvent;
 using test::TempDir;
+using test::WaitFor;
 
 class IssuerTest : public ::testing::Test {
  protected:
@@ -77,16 +78,6 @@ class IssuerTest : public ::testing::Test {
     const auto at = text.find("\n" + name + " ");
     if (at == std::string::npos) return -1;
     return std::stoll(text.substr(at + name.size() + 2));
-  }
-
-  static bool WaitFor(const std::function<bool()>& done,
-                      milliseconds timeout = milliseconds(10000)) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!done()) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(milliseconds(5));
-    }
-    return true;
   }
 
   // How many copies of each (user, seq) of `event` the wrapped log holds.
