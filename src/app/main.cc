@@ -18,6 +18,7 @@
 #include "loadgen/bench_command.h"
 #include "pipeline/audit.h"
 #include "pipeline/consumer.h"
+#include "pipeline/event_metrics.h"
 #include "pipeline/issuer.h"
 #include "pipeline/retry_job.h"
 
@@ -133,8 +134,10 @@ int Serve(const Config& config) {
                  .gate = b.gate.get(),
                  .log = issues ? b.log.get() : nullptr},
                 {}, {.max_in_flight = config.max_in_flight});
+  EventMetrics event_metrics(*b.catalog, issuer);
   MetricsSources metrics;
   metrics.Add(&issuer);
+  metrics.Add(&event_metrics);
   if (consumer) metrics.Add(&*consumer);
   if (retry) metrics.Add(&*retry);
   auto api = ApiOptionsOf(config, &metrics);
