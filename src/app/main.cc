@@ -12,6 +12,7 @@
 
 #include "app/backends.h"
 #include "app/config.h"
+#include "app/log_format.h"
 #include "edge/client_address.h"
 #include "edge/jwt_verifier.h"
 #include "http/server.h"
@@ -28,11 +29,12 @@ namespace {
 constexpr int kExitUsage = 2;
 
 // Loads the layered configuration (file, environment, flags) and applies its
-// log level, the first thing every subcommand needs.
+// log level and format, the first thing every subcommand needs.
 Result<Config> LoadConfigAndSetLogLevel(const std::map<std::string, std::string>& flags) {
   auto config = LoadConfig(flags);
   if (!config.ok()) return config.status();
   spdlog::set_level(spdlog::level::from_str(config->log_level));
+  if (Status s = UseLogFormat(config->log_format); !s.ok()) return s;
   return config;
 }
 

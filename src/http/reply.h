@@ -22,6 +22,10 @@ struct Reply {
   // Retry-After seconds; 0: none, except that every 503 and 429 carries one
   // (RetryAfterSeconds in errors.h), since both mean "nothing was taken, retry".
   int retry_after_s = 0;
+  // X-Request-Id of the answer. Set once per request by ApiHandler::Handle or
+  // Refuse and kept by clear(): it belongs to the request, not to one draft
+  // of its answer.
+  std::string request_id;
 
   void clear() {
     status = 200;

@@ -76,6 +76,22 @@ const char* AllowHeader(Route route) {
   }
 }
 
+bool IsAdminCall(Route route, Method method) {
+  // No default: a new route must say whether it is an admin call.
+  switch (route) {
+    case Route::kEvents:
+      return method == Method::kPost;
+    case Route::kNotFound:
+    case Route::kHealthz:
+    case Route::kMetrics:
+    case Route::kEvent:
+    case Route::kIssue:
+    case Route::kUserCoupons:
+      return false;
+  }
+  return false;
+}
+
 const char* RouteName(Route route) {
   switch (route) {
     case Route::kNotFound:

@@ -39,4 +39,8 @@ const char* AllowHeader(Route route);
 // A stable label for metrics ("issue", "event", …).
 const char* RouteName(Route route);
 
+// Whether `method` on `route` is an admin call (docs/api.md, "Admin" and
+// "Operators"): the handler checks the admin credentials and logs its answer.
+bool IsAdminCall(Route route, Method method);
+
 }  // namespace firstcome::http
