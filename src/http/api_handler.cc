@@ -5,7 +5,9 @@
 #include <utility>
 
 #include "core/log_context.h"
+#include "http/dashboard.h"
 #include "http/json_codec.h"
+#include "http/openapi.h"
 #include "http/request_id.h"
 
 namespace firstcome::http {
@@ -149,6 +151,15 @@ ApiHandler::Next ApiHandler::Handle(const ApiRequest& request, ApiCall& call, Re
     case Route::kMetrics:
     case Route::kEvent:
       return Next::kBlocking;
+    case Route::kDashboard:
+      // The page holds no data; with a token configured it asks for it.
+      if (options_.admin_token.empty() && !AdminAllowed(request, reply)) return Next::kReply;
+      AnswerDashboard(m.path, !options_.admin_token.empty(), reply);
+      return Next::kReply;
+    case Route::kOpenApi:
+      if (!AdminAllowed(request, reply)) return Next::kReply;
+      AnswerOpenApi(reply);
+      return Next::kReply;
     case Route::kNotFound:
       break;
   }
@@ -337,6 +348,8 @@ void ApiHandler::CallService(const ApiCall& call, Reply& reply) const {
       return;
     }
     case Route::kIssue:
+    case Route::kDashboard:
+    case Route::kOpenApi:
     case Route::kNotFound:
       break;
   }

@@ -16,7 +16,9 @@ struct Reply {
   int status = 200;
   std::string body;
   const char* content_type = kJsonType;
-  const char* allow = nullptr;    // the Allow header of a 405
+  const char* allow = nullptr;  // the Allow header of a 405
+  // More header lines, each "\r\nName: value" (a static string); null: none.
+  const char* headers = nullptr;
   bool www_authenticate = false;  // a 401 names the Bearer scheme
   bool close = false;             // the server closes the connection after this answer
   // Retry-After seconds; 0: none, except that every 503 and 429 carries one
@@ -32,6 +34,7 @@ struct Reply {
     body.clear();
     content_type = kJsonType;
     allow = nullptr;
+    headers = nullptr;
     www_authenticate = false;
     close = false;
     retry_after_s = 0;

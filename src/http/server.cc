@@ -123,6 +123,7 @@ void AppendAnswer(std::string& out, const http::Reply& reply, ConnectionHeader c
     out += "\r\nX-Request-Id: ";
     out += reply.request_id;
   }
+  if (reply.headers != nullptr) out += reply.headers;
   if (int retry_after = http::RetryAfterSeconds(reply); retry_after > 0) {
     out += "\r\nRetry-After: ";
     AppendUnsigned(out, static_cast<std::size_t>(retry_after));

@@ -449,6 +449,53 @@ TEST_F(ApiHandlerTest, EveryAnswerCarriesARequestId) {
   EXPECT_EQ(refused.request_id, "kept");
 }
 
+TEST_F(ApiHandlerTest, OpenApiIsAnAdminCall) {
+  Rebuild({.admin_token = "t0ken"});
+  ApiRequest request = Request(Method::kGet, "/api/v1/openapi.json");
+  ExpectError(Run(request), 401, "unauthorized");
+  request.authorization = "Bearer t0ken";
+  Reply r = Run(request);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_STREQ(r.content_type, kJsonType);
+  json::value v = Body(r);
+  EXPECT_EQ(v.at("openapi"), json::value("3.1.0"));
+  EXPECT_TRUE(v.at("paths").as_object().contains("/api/v1/events/{id}/issue"));
+  EXPECT_TRUE(call_.admin);
+  ExpectError(Run(Request(Method::kPost, "/api/v1/openapi.json")), 405, "method_not_allowed");
+}
+
+TEST_F(ApiHandlerTest, DashboardPageScriptAndStyle) {
+  // No token configured: loopback clients only, like every admin call.
+  ExpectError(Run(Request(Method::kGet, "/dashboard", "", /*loopback=*/false)), 401,
+              "unauthorized");
+  Reply page = Run(Request(Method::kGet, "/dashboard"));
+  EXPECT_EQ(page.status, 200);
+  EXPECT_STREQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("content=\"none\""), std::string::npos) << "no token to ask for";
+  EXPECT_EQ(page.body.find("{{ADMIN_TOKEN}}"), std::string::npos);
+  ASSERT_NE(page.headers, nullptr);
+  EXPECT_NE(std::string(page.headers)
+                .find("Content-Security-Policy: default-src 'none'; "
+                      "script-src 'self'"),
+            std::string::npos);
+  EXPECT_EQ(page.body.find("<script>"), std::string::npos) << "no inline script";
+  // A token configured: the page (no data) is served to anyone and asks for it.
+  Rebuild({.admin_token = "t0ken"});
+  page = Run(Request(Method::kGet, "/dashboard", "", /*loopback=*/false));
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("content=\"required\""), std::string::npos);
+  Reply script = Run(Request(Method::kGet, "/dashboard/dashboard.js?v=1"));
+  EXPECT_EQ(script.status, 200);
+  EXPECT_STREQ(script.content_type, "text/javascript; charset=utf-8");
+  EXPECT_NE(script.body.find("sessionStorage"), std::string::npos);
+  EXPECT_EQ(script.body.find("eval("), std::string::npos);
+  Reply style = Run(Request(Method::kGet, "/dashboard/dashboard.css"));
+  EXPECT_EQ(style.status, 200);
+  EXPECT_STREQ(style.content_type, "text/css; charset=utf-8");
+  ExpectError(Run(Request(Method::kGet, "/dashboard/other.js")), 404, "not_found");
+  ExpectError(Run(Request(Method::kPost, "/dashboard")), 405, "method_not_allowed");
+}
+
 TEST(RequestIdTest, SafeIdsOnly) {
   EXPECT_TRUE(IsValidRequestId("a"));
   EXPECT_TRUE(IsValidRequestId("4bf92f35-77b3-4da6-a3ce-929d0e0e4736"));
