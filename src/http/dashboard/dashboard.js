@@ -13,6 +13,7 @@
 
 const POLL_MS = 1000;
 const HISTORY = 300;             // samples kept: five minutes at one a second
+const MIN_SPAN = 60;             // the charts show at least the last minute
 const P99_WINDOW = 5;            // seconds of latency observations per p99 point
 const TOKEN_KEY = "firstcome.adminToken";
 // The dashboard's own calls are left out of the request figures.
@@ -195,8 +196,8 @@ function drawChart(canvas, series, unit) {
     const tick = (max * i) / 4;
     g.fillText(formatNumber(tick, Number.isInteger(tick) ? 0 : max < 4 ? 2 : 1) + unit, 2, y + 4);
   }
-  g.fillText(`last ${Math.round(samples.length * POLL_MS / 1000)} s`, left, height - 4);
-  const n = HISTORY;
+  const n = Math.min(HISTORY, Math.max(MIN_SPAN, samples.length));
+  g.fillText(`last ${Math.round((n * POLL_MS) / 1000)} s`, left, height - 4);
   for (const s of series) {
     g.strokeStyle = s.color;
     g.lineWidth = 1.8;
