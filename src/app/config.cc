@@ -60,6 +60,7 @@ const std::vector<Setting>& Settings() {
       {"retry_interval_ms", &Config::retry_interval_ms, "how often the retry job runs"},
       {"retry_max_attempts", &Config::retry_max_attempts, "attempts before a failed event is dead"},
       {"log_level", &Config::log_level, "trace | debug | info | warn | error"},
+      {"log_format", &Config::log_format, "text | json (one JSON object per line)"},
       {"user_auth", &Config::user_auth, "who the issuing user is: body | jwt | header"},
       {"jwt_secret", &Config::jwt_secret, "HS256 secret of user JWTs"},
       {"jwt_public_key", &Config::jwt_public_key,
@@ -132,6 +133,7 @@ Status Validate(const Config& c) {
         OneOf("gate", c.gate, {"memory", "redis"}), OneOf("log", c.log, {"embedded", "kafka"}),
         OneOf("store", c.store, {"sqlite", "mysql"}),
         OneOf("log_level", c.log_level, {"trace", "debug", "info", "warn", "error"}),
+        OneOf("log_format", c.log_format, {"text", "json"}),
         OneOf("user_auth", c.user_auth, {"body", "jwt", "header"})}) {
     if (!s.ok()) return s;
   }

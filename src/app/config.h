@@ -52,7 +52,8 @@ struct Config {
   std::int64_t retry_interval_ms = 1000;
   std::int64_t retry_max_attempts = 10;
 
-  std::string log_level = "info";  // trace | debug | info | warn | error
+  std::string log_level = "info";   // trace | debug | info | warn | error
+  std::string log_format = "text";  // text | json (one JSON object per line)
 
   // Identity: who the user of an issue request is (docs/api.md, "Identity").
   std::string user_auth = "body";  // body | jwt | header

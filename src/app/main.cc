@@ -12,12 +12,14 @@
 
 #include "app/backends.h"
 #include "app/config.h"
+#include "app/log_format.h"
 #include "edge/client_address.h"
 #include "edge/jwt_verifier.h"
 #include "http/server.h"
 #include "loadgen/bench_command.h"
 #include "pipeline/audit.h"
 #include "pipeline/consumer.h"
+#include "pipeline/event_metrics.h"
 #include "pipeline/issuer.h"
 #include "pipeline/retry_job.h"
 
@@ -27,11 +29,12 @@ namespace {
 constexpr int kExitUsage = 2;
 
 // Loads the layered configuration (file, environment, flags) and applies its
-// log level, the first thing every subcommand needs.
+// log level and format, the first thing every subcommand needs.
 Result<Config> LoadConfigAndSetLogLevel(const std::map<std::string, std::string>& flags) {
   auto config = LoadConfig(flags);
   if (!config.ok()) return config.status();
   spdlog::set_level(spdlog::level::from_str(config->log_level));
+  if (Status s = UseLogFormat(config->log_format); !s.ok()) return s;
   return config;
 }
 
@@ -133,8 +136,10 @@ int Serve(const Config& config) {
                  .gate = b.gate.get(),
                  .log = issues ? b.log.get() : nullptr},
                 {}, {.max_in_flight = config.max_in_flight});
+  EventMetrics event_metrics(*b.catalog, issuer);
   MetricsSources metrics;
   metrics.Add(&issuer);
+  metrics.Add(&event_metrics);
   if (consumer) metrics.Add(&*consumer);
   if (retry) metrics.Add(&*retry);
   auto api = ApiOptionsOf(config, &metrics);

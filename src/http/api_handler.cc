@@ -1,8 +1,14 @@
 #include "http/api_handler.h"
 
+#include <spdlog/spdlog.h>
+
 #include <utility>
 
+#include "core/log_context.h"
+#include "http/dashboard.h"
 #include "http/json_codec.h"
+#include "http/openapi.h"
+#include "http/request_id.h"
 
 namespace firstcome::http {
 
@@ -43,9 +49,15 @@ ApiHandler::ApiHandler(ApiOptions options, CouponService& service, const Request
 
 ApiHandler::Next ApiHandler::Handle(const ApiRequest& request, ApiCall& call, Reply& reply) const {
   reply.clear();
+  if (request.request_id.empty()) {
+    NewRequestId(reply.request_id);
+  } else {
+    reply.request_id = request.request_id;
+  }
   const RouteMatch m = MatchRoute(request.target);
   call.route = m.route;
   call.method = request.method;
+  call.admin = IsAdminCall(m.route, request.method);
   call.event_id = m.event_id;
   call.user_id.clear();
   const bool issue = m.route == Route::kIssue;
@@ -139,6 +151,15 @@ ApiHandler::Next ApiHandler::Handle(const ApiRequest& request, ApiCall& call, Re
     case Route::kMetrics:
     case Route::kEvent:
       return Next::kBlocking;
+    case Route::kDashboard:
+      // The page holds no data; with a token configured it asks for it.
+      if (options_.admin_token.empty() && !AdminAllowed(request, reply)) return Next::kReply;
+      AnswerDashboard(m.path, !options_.admin_token.empty(), reply);
+      return Next::kReply;
+    case Route::kOpenApi:
+      if (!AdminAllowed(request, reply)) return Next::kReply;
+      AnswerOpenApi(reply);
+      return Next::kReply;
     case Route::kNotFound:
       break;
   }
@@ -267,6 +288,19 @@ void ApiHandler::AnswerIssue(Result<IssueAnswer> result, const ApiCall& call, Re
 }
 
 void ApiHandler::RunBlocking(const ApiCall& call, Reply& reply) const {
+  // Whatever the service logs while it works for this request carries its id.
+  ScopedRequestId scope(reply.request_id);
+  try {
+    CallService(call, reply);
+  } catch (const std::exception& e) {
+    // Why: a library exception escaping a service call must cost one
+    // request, not the thread that ran it.
+    spdlog::error("http: {} request failed with an exception: {}", RouteName(call.route), e.what());
+    SetError(reply, Refusal::kInternal, e.what());
+  }
+}
+
+void ApiHandler::CallService(const ApiCall& call, Reply& reply) const {
   switch (call.route) {
     case Route::kHealthz: {
       Status s = service_.Health();
@@ -314,6 +348,8 @@ void ApiHandler::RunBlocking(const ApiCall& call, Reply& reply) const {
       return;
     }
     case Route::kIssue:
+    case Route::kDashboard:
+    case Route::kOpenApi:
     case Route::kNotFound:
       break;
   }
@@ -321,10 +357,17 @@ void ApiHandler::RunBlocking(const ApiCall& call, Reply& reply) const {
   SetError(reply, Refusal::kInternal, "not a blocking call");
 }
 
-void ApiHandler::Refuse(std::string_view target, Refusal refusal, std::string_view detail,
+void ApiHandler::Refuse(const ApiRequest& request, Refusal refusal, std::string_view detail,
                         ApiCall& call, Reply& reply) {
   reply.clear();
-  call.route = MatchRoute(target).route;
+  if (request.request_id.empty()) {
+    NewRequestId(reply.request_id);
+  } else {
+    reply.request_id = request.request_id;
+  }
+  call.route = MatchRoute(request.target).route;
+  call.method = request.method;
+  call.admin = IsAdminCall(call.route, request.method);
   call.event_id = {};
   call.user_id.clear();
   SetError(reply, refusal, detail, /*with_status=*/call.route == Route::kIssue);

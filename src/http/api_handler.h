@@ -52,6 +52,7 @@ struct ApiRequest {
   std::string body;
   std::string forwarded_for;  // X-Forwarded-For (several headers joined with ", ")
   std::string user_header;    // the header named by ApiOptions::user_header
+  std::string request_id;     // X-Request-Id when it is a safe id (request_id.h); else empty
   // The connection's peer (loopback: whether it is a loopback address). Both
   // belong to the connection and survive clear().
   bool loopback = false;
@@ -66,6 +67,7 @@ struct ApiRequest {
     body.clear();
     forwarded_for.clear();
     user_header.clear();
+    request_id.clear();
   }
 };
 
@@ -74,6 +76,7 @@ struct ApiRequest {
 struct ApiCall {
   Route route = Route::kNotFound;
   Method method = Method::kOther;
+  bool admin = false;         // an admin call (IsAdminCall): its answer is logged
   std::string_view event_id;  // the path's event id (a view into ApiRequest::target)
   std::string user_id;        // kIssue: from the body; kUserCoupons: from the path
   Event event;                // POST /api/v1/events: the parsed body
@@ -107,8 +110,14 @@ class ApiHandler final : public MetricsSource {
   ApiHandler& operator=(const ApiHandler&) = delete;
 
   // Routes and checks `request`, filling `call` for the next step. On kReply
-  // `reply` holds the answer (a refusal, mostly); otherwise it is clear.
+  // `reply` holds the answer (a refusal, mostly); otherwise it is clear. In
+  // every case reply.request_id is the request's id (request_id.h).
   Next Handle(const ApiRequest& request, ApiCall& call, Reply& reply) const;
+
+  // The transport hands over every answer before writing it (any thread
+  // after Handle or Refuse). Logs admin calls and 5xx answers with their
+  // request id, never a credential. Costs an issue answer two comparisons.
+  void Answered(const ApiRequest& request, const ApiCall& call, const Reply& reply) const;
 
   // kIssue: starts the issue attempt. `done` runs exactly once, possibly
   // inline, possibly on another thread (CouponService::Issue).
@@ -117,18 +126,22 @@ class ApiHandler final : public MetricsSource {
   void AnswerIssue(Result<IssueAnswer> result, const ApiCall& call, Reply& reply) const;
 
   // kBlocking: makes the blocking CouponService call and fills `reply`.
+  // Never throws: an exception from the service is a 500 and a log line.
   void RunBlocking(const ApiCall& call, Reply& reply) const;
 
   // Rate-limit figures (requests refused, buckets held and evicted).
   void WriteMetrics(MetricsWriter& out) const override;
 
   // A request the transport refused before it was whole (body too large,
-  // malformed HTTP): fills `reply`, shaped by the route `target` names (an
-  // issue answer carries "status"), and sets call.route.
-  static void Refuse(std::string_view target, Refusal refusal, std::string_view detail,
+  // malformed HTTP): fills `reply`, shaped by the route its target names (an
+  // issue answer carries "status"), sets call.route and the request id (the
+  // header's when it was read, else a new one).
+  static void Refuse(const ApiRequest& request, Refusal refusal, std::string_view detail,
                      ApiCall& call, Reply& reply);
 
  private:
+  // RunBlocking's work, per route.
+  void CallService(const ApiCall& call, Reply& reply) const;
   // Admin calls: with an admin token, "Authorization: Bearer <token>"
   // (compared in constant time); without one, from loopback peers only. On
   // false `reply` holds the 401.

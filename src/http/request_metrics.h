@@ -20,8 +20,8 @@ namespace firstcome::http {
 class RequestMetrics final : public MetricsSource {
  public:
   // HTTP statuses with their own counter; others are counted as "other".
-  static constexpr std::array<int, 14> kStatuses = {200, 201, 400, 401, 403, 404, 405,
-                                                    408, 409, 410, 413, 500, 503, 0};
+  static constexpr std::array<int, 15> kStatuses = {200, 201, 400, 401, 403, 404, 405, 408,
+                                                    409, 410, 413, 429, 500, 503, 0};
   // Upper bounds (seconds) of the latency buckets; +Inf is implicit.
   static constexpr std::array<double, 14> kBuckets = {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};

@@ -6,6 +6,7 @@
 // Used by the transport only (server.cc), one parser per request. A header the
 // API starts to read (X-Forwarded-For, X-User-Id, X-Request-Id, …) is picked
 // up in on_field_impl into a new ApiRequest member.
+// X-Request-Id is kept only when it is a safe id (request_id.h).
 #pragma once
 
 #include <boost/beast/core/error.hpp>
@@ -19,6 +20,7 @@
 #include <string_view>
 
 #include "http/api_handler.h"
+#include "http/request_id.h"
 #include "http/routes.h"
 
 namespace firstcome::http {
@@ -68,6 +70,14 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
       request_.authorization.assign(value.data(), value.size());
     } else if (name == field::expect && boost::beast::iequals(value, "100-continue")) {
       expect_continue_ = true;
+    } else if (name == field::unknown &&
+               boost::beast::iequals(name_text, string_view("X-Request-Id", 12))) {
+      // The first safe one counts; an unsafe one is dropped, so the handler
+      // generates an id instead (request_id.h).
+      if (request_.request_id.empty() &&
+          IsValidRequestId(std::string_view(value.data(), value.size()))) {
+        request_.request_id.assign(value.data(), value.size());
+      }
     } else if (name == field::unknown &&
                boost::beast::iequals(name_text, string_view("X-Forwarded-For", 15))) {
       // Several X-Forwarded-For headers are one list (RFC 7230 3.2.2).

@@ -5,12 +5,22 @@ namespace firstcome::http {
 RouteMatch MatchRoute(std::string_view target) {
   RouteMatch m;
   if (std::size_t q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
+  m.path = target;
   if (target == "/healthz") {
     m.route = Route::kHealthz;
     return m;
   }
   if (target == "/metrics") {
     m.route = Route::kMetrics;
+    return m;
+  }
+  if (target == "/dashboard" || target == "/dashboard/dashboard.js" ||
+      target == "/dashboard/dashboard.css") {
+    m.route = Route::kDashboard;
+    return m;
+  }
+  if (target == "/api/v1/openapi.json") {
+    m.route = Route::kOpenApi;
     return m;
   }
   constexpr std::string_view kEvents = "/api/v1/events";
@@ -60,6 +70,8 @@ bool Allows(Route route, Method method) {
     case Route::kMetrics:
     case Route::kEvent:
     case Route::kUserCoupons:
+    case Route::kDashboard:
+    case Route::kOpenApi:
       return method == Method::kGet;
   }
   return false;
@@ -74,6 +86,25 @@ const char* AllowHeader(Route route) {
     default:
       return "GET";
   }
+}
+
+bool IsAdminCall(Route route, Method method) {
+  // No default: a new route must say whether it is an admin call.
+  switch (route) {
+    case Route::kEvents:
+      return method == Method::kPost;
+    case Route::kDashboard:
+    case Route::kOpenApi:
+      return method == Method::kGet;
+    case Route::kNotFound:
+    case Route::kHealthz:
+    case Route::kMetrics:
+    case Route::kEvent:
+    case Route::kIssue:
+    case Route::kUserCoupons:
+      return false;
+  }
+  return false;
 }
 
 const char* RouteName(Route route) {
@@ -92,6 +123,10 @@ const char* RouteName(Route route) {
       return "issue";
     case Route::kUserCoupons:
       return "user_coupons";
+    case Route::kDashboard:
+      return "dashboard";
+    case Route::kOpenApi:
+      return "openapi";
   }
   return "unknown";
 }

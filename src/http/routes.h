@@ -18,13 +18,16 @@ enum class Route : unsigned char {
   kEvent,        // GET /api/v1/events/{id}
   kIssue,        // POST /api/v1/events/{id}/issue
   kUserCoupons,  // GET /api/v1/events/{id}/users/{user_id}
+  kDashboard,    // GET /dashboard, /dashboard/dashboard.js, /dashboard/dashboard.css
+  kOpenApi,      // GET /api/v1/openapi.json
 };
-inline constexpr std::size_t kRouteCount = 7;
+inline constexpr std::size_t kRouteCount = 9;
 
 enum class Method : unsigned char { kGet, kPost, kOther };
 
 struct RouteMatch {
   Route route = Route::kNotFound;
+  std::string_view path;  // the target without its query string
   std::string_view event_id;
   std::string_view user_id;
 };
@@ -38,5 +41,9 @@ const char* AllowHeader(Route route);
 
 // A stable label for metrics ("issue", "event", …).
 const char* RouteName(Route route);
+
+// Whether `method` on `route` is an admin call (docs/api.md, "Admin" and
+// "Operators"): the handler checks the admin credentials and logs its answer.
+bool IsAdminCall(Route route, Method method);
 
 }  // namespace firstcome::http

@@ -119,6 +119,11 @@ void AppendAnswer(std::string& out, const http::Reply& reply, ConnectionHeader c
     out += reply.allow;
   }
   if (reply.www_authenticate) out += "\r\nWWW-Authenticate: Bearer";
+  if (!reply.request_id.empty()) {
+    out += "\r\nX-Request-Id: ";
+    out += reply.request_id;
+  }
+  if (reply.headers != nullptr) out += reply.headers;
   if (int retry_after = http::RetryAfterSeconds(reply); retry_after > 0) {
     out += "\r\nRetry-After: ";
     AppendUnsigned(out, static_cast<std::size_t>(retry_after));
@@ -290,12 +295,12 @@ class Session : public std::enable_shared_from_this<Session> {
     started_ = Clock::now();
     if (ec == bhttp::error::body_limit) {
       http::ApiHandler::Refuse(
-          request_.target, http::Refusal::kPayloadTooLarge,
+          request_, http::Refusal::kPayloadTooLarge,
           "the body is larger than " + std::to_string(server_.options.body_limit) + " bytes", call_,
           reply_);
     } else if (ec.category() == beast::error_code(bhttp::error::bad_method).category() &&
                ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-      http::ApiHandler::Refuse(request_.target, http::Refusal::kMalformed,
+      http::ApiHandler::Refuse(request_, http::Refusal::kMalformed,
                                "malformed HTTP request: " + ec.message(), call_, reply_);
     } else {
       return Close();  // timeout, reset, EOF: nobody to answer
@@ -355,15 +360,7 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::post(*server_.blocking, [self = shared_from_this()]() mutable {
       ServerCore& server = self->server_;
       server.blocking_queued.fetch_sub(1, std::memory_order_acq_rel);
-      try {
-        server.handler.RunBlocking(self->call_, self->reply_);
-      } catch (const std::exception& e) {
-        // Why: a library exception escaping a service call must cost one
-        // request, not the pool thread.
-        spdlog::error("http: {} request failed with an exception: {}",
-                      http::RouteName(self->call_.route), e.what());
-        http::SetError(self->reply_, http::Refusal::kInternal, e.what());
-      }
+      server.handler.RunBlocking(self->call_, self->reply_);  // never throws
       Shard& shard = self->shard_;
       asio::post(shard.ioc, [self = std::move(self)] { self->Finish(); });
       server.service_calls.fetch_sub(1, std::memory_order_acq_rel);
@@ -379,6 +376,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const ConnectionHeader connection = close                    ? ConnectionHeader::kClose
                                         : request_.version == 10 ? ConnectionHeader::kKeepAlive
                                                                  : ConnectionHeader::kNone;
+    server_.handler.Answered(request_, call_, reply_);
     out_.clear();
     AppendAnswer(out_, reply_, connection, /*dated=*/true);
     server_.metrics.Record(

@@ -244,34 +244,14 @@ void Issuer::WriteMetrics(MetricsWriter& out) const {
               "Issue requests answered 503 at once because max_in_flight admissions waited.",
               static_cast<double>(overloaded_.load()));
   if (resender_) resender_->WriteMetrics(out);
-  auto events = parts_.catalog->List();
-  if (!events.ok()) return;
-  std::vector<EventView> views;
-  views.reserve(events->size());
-  for (const auto& e : *events) {
-    auto v = ViewOf(*e);
-    if (v.ok()) views.push_back(std::move(*v));
-  }
-  struct Figure {
-    const char* name;
-    const char* help;
-    std::int64_t EventView::*field;
-  };
-  static constexpr Figure kFigures[] = {
-      {"firstcome_event_issued", "Coupons of the event made durable in the log.",
-       &EventView::issued},
-      {"firstcome_event_persisted", "Coupons of the event in the store.", &EventView::persisted},
-      {"firstcome_event_failed", "Failed events of the event not yet persisted.",
-       &EventView::failed},
-      {"firstcome_event_dead", "Failed events of the event that ran out of retries.",
-       &EventView::dead},
-  };
-  for (const Figure& f : kFigures) {
-    out.Family(f.name, f.help, MetricType::kGauge);
-    for (const EventView& v : views) {
-      out.Sample({{"event", v.event.id}}, static_cast<double>(v.*f.field));
-    }
-  }
+  // How far the log is behind the gate: admissions made that the log has not
+  // confirmed durable yet (first appends under way, and records being resent).
+  // The consumer's firstcome_consumer_lag is the next step: how far the store
+  // is behind the log.
+  const std::int64_t unconfirmed = resender_ ? resender_->waiting() : 0;
+  out.Gauge("firstcome_log_lag",
+            "Admissions this process made that the log has not confirmed durable yet.",
+            static_cast<double>(in_flight_.load() + unconfirmed));
 }
 
 }  // namespace firstcome

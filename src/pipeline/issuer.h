@@ -52,7 +52,8 @@ class Issuer final : public CouponService, public MetricsSource {
                                                 std::string_view user_id) override;
   void Issue(std::string_view event_id, std::string_view user_id, IssueCallback done) override;
   Status Health() override;
-  // Issuing figures (in flight, log failures, resends) and per-event gauges.
+  // Issuing figures (in flight, log failures, resends, log lag). The
+  // per-event gauges are EventMetrics' (event_metrics.h).
   void WriteMetrics(MetricsWriter& out) const override;
 
   // Stops issuing's background work: unconfirmed records get at most `grace`

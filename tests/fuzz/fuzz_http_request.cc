@@ -70,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     http::Reply reply;
     http::ApiCall call;
     if (ec || !parser.is_done()) {
-      http::ApiHandler::Refuse(request.target,
+      http::ApiHandler::Refuse(request,
                                ec == boost::beast::http::error::body_limit
                                    ? http::Refusal::kPayloadTooLarge
                                    : http::Refusal::kMalformed,
@@ -88,6 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         handler.RunBlocking(call, reply);
         break;
     }
+    handler.Answered(request, call, reply);
     if (used == 0) break;
   }
   return 0;

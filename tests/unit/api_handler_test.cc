@@ -9,10 +9,13 @@
 #include <boost/json.hpp>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "http/errors.h"
+#include "http/request_id.h"
 #include "http/request_metrics.h"
 #include "support/jwt_signer.h"
 
@@ -404,15 +407,138 @@ TEST_F(ApiHandlerTest, UserCoupons) {
 
 TEST_F(ApiHandlerTest, TransportRefusalsAreShapedByTheRoute) {
   Reply r;
-  ApiHandler::Refuse("/api/v1/events/launch/issue", Refusal::kPayloadTooLarge, "too big", call_, r);
+  ApiRequest request = Request(Method::kPost, "/api/v1/events/launch/issue");
+  ApiHandler::Refuse(request, Refusal::kPayloadTooLarge, "too big", call_, r);
   EXPECT_EQ(call_.route, Route::kIssue);
   ExpectError(r, 413, "payload_too_large", /*with_status=*/true);
-  ApiHandler::Refuse("/api/v1/events", Refusal::kPayloadTooLarge, "too big", call_, r);
+  EXPECT_TRUE(IsValidRequestId(r.request_id)) << r.request_id;
+  request = Request(Method::kPost, "/api/v1/events");
+  request.request_id = "from-the-client";
+  ApiHandler::Refuse(request, Refusal::kPayloadTooLarge, "too big", call_, r);
   EXPECT_EQ(call_.route, Route::kEvents);
+  EXPECT_TRUE(call_.admin);
   ExpectError(r, 413, "payload_too_large");
-  ApiHandler::Refuse("", Refusal::kMalformed, "not HTTP", call_, r);
+  EXPECT_EQ(r.request_id, "from-the-client");
+  ApiHandler::Refuse(Request(Method::kOther, ""), Refusal::kMalformed, "not HTTP", call_, r);
   EXPECT_EQ(call_.route, Route::kNotFound);
   ExpectError(r, 400, "invalid_request");
+}
+
+TEST_F(ApiHandlerTest, EveryAnswerCarriesARequestId) {
+  AddEvent("launch");
+  ApiRequest given = Request(Method::kGet, "/api/v1/events/launch");
+  given.request_id = "4bf92f35-77b3-4da6-a3ce-929d0e0e4736";
+  EXPECT_EQ(Run(given).request_id, "4bf92f35-77b3-4da6-a3ce-929d0e0e4736");
+  // None given (or an unsafe one, which the parser drops): a new one each time.
+  const std::string a = Run(Request(Method::kGet, "/api/v1/events/launch")).request_id;
+  const std::string b = Issue("launch", R"({"user_id":"u-1"})").request_id;
+  const std::string c = Run(Request(Method::kGet, "/nope")).request_id;
+  EXPECT_TRUE(IsValidRequestId(a)) << a;
+  EXPECT_TRUE(IsValidRequestId(b)) << b;
+  EXPECT_TRUE(IsValidRequestId(c)) << c;
+  EXPECT_NE(a, b);
+  EXPECT_NE(b, c);
+  // A refusal written after a clear() keeps the request's id.
+  Rebuild({.user_auth = UserAuth::kHeader, .trusted_proxies = *edge::ParseCidrList("10.0.0.0/8")});
+  AddEvent("launch");
+  ApiRequest coupons = Request(Method::kGet, "/api/v1/events/launch/users/u-1");
+  coupons.loopback = false;
+  coupons.request_id = "kept";
+  Reply refused = Run(coupons);
+  EXPECT_EQ(refused.status, 401) << refused.body;
+  EXPECT_EQ(refused.request_id, "kept");
+}
+
+TEST_F(ApiHandlerTest, OpenApiIsAnAdminCall) {
+  Rebuild({.admin_token = "t0ken"});
+  ApiRequest request = Request(Method::kGet, "/api/v1/openapi.json");
+  ExpectError(Run(request), 401, "unauthorized");
+  request.authorization = "Bearer t0ken";
+  Reply r = Run(request);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_STREQ(r.content_type, kJsonType);
+  json::value v = Body(r);
+  EXPECT_EQ(v.at("openapi"), json::value("3.1.0"));
+  EXPECT_TRUE(v.at("paths").as_object().contains("/api/v1/events/{id}/issue"));
+  EXPECT_TRUE(call_.admin);
+  ExpectError(Run(Request(Method::kPost, "/api/v1/openapi.json")), 405, "method_not_allowed");
+}
+
+TEST_F(ApiHandlerTest, DashboardPageScriptAndStyle) {
+  // No token configured: loopback clients only, like every admin call.
+  ExpectError(Run(Request(Method::kGet, "/dashboard", "", /*loopback=*/false)), 401,
+              "unauthorized");
+  Reply page = Run(Request(Method::kGet, "/dashboard"));
+  EXPECT_EQ(page.status, 200);
+  EXPECT_STREQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("content=\"none\""), std::string::npos) << "no token to ask for";
+  EXPECT_EQ(page.body.find("{{ADMIN_TOKEN}}"), std::string::npos);
+  ASSERT_NE(page.headers, nullptr);
+  EXPECT_NE(std::string(page.headers)
+                .find("Content-Security-Policy: default-src 'none'; "
+                      "script-src 'self'"),
+            std::string::npos);
+  EXPECT_EQ(page.body.find("<script>"), std::string::npos) << "no inline script";
+  // A token configured: the page (no data) is served to anyone and asks for it.
+  Rebuild({.admin_token = "t0ken"});
+  page = Run(Request(Method::kGet, "/dashboard", "", /*loopback=*/false));
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.body.find("content=\"required\""), std::string::npos);
+  Reply script = Run(Request(Method::kGet, "/dashboard/dashboard.js?v=1"));
+  EXPECT_EQ(script.status, 200);
+  EXPECT_STREQ(script.content_type, "text/javascript; charset=utf-8");
+  EXPECT_NE(script.body.find("sessionStorage"), std::string::npos);
+  EXPECT_EQ(script.body.find("eval("), std::string::npos);
+  Reply style = Run(Request(Method::kGet, "/dashboard/dashboard.css"));
+  EXPECT_EQ(style.status, 200);
+  EXPECT_STREQ(style.content_type, "text/css; charset=utf-8");
+  ExpectError(Run(Request(Method::kGet, "/dashboard/other.js")), 404, "not_found");
+  ExpectError(Run(Request(Method::kPost, "/dashboard")), 405, "method_not_allowed");
+}
+
+TEST(RequestIdTest, SafeIdsOnly) {
+  EXPECT_TRUE(IsValidRequestId("a"));
+  EXPECT_TRUE(IsValidRequestId("4bf92f35-77b3-4da6-a3ce-929d0e0e4736"));
+  EXPECT_TRUE(IsValidRequestId("01ARZ3NDEKTSV4RRFFQ69G5FAV"));
+  EXPECT_TRUE(IsValidRequestId("Zm9vYmFy+/=.:_@"));
+  EXPECT_TRUE(IsValidRequestId(std::string(kMaxRequestIdLength, 'x')));
+  EXPECT_FALSE(IsValidRequestId(""));
+  EXPECT_FALSE(IsValidRequestId(std::string(kMaxRequestIdLength + 1, 'x')));
+  const std::string bad_ids[] = {"a b",  "a\"b", "a\\b",        "a\nb",
+                                 "a\rb", "a\tb", "<x>",         "a;b",
+                                 "a,b",  "a{b}", "caf\xc3\xa9", std::string("a\0b", 3)};
+  for (const std::string& bad : bad_ids) {
+    EXPECT_FALSE(IsValidRequestId(bad)) << bad;
+  }
+}
+
+TEST(RequestIdTest, GeneratedIdsAreSafeAndUniqueAcrossThreads) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 70000;  // more than one block of counters each
+  std::vector<std::vector<std::string>> ids(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&ids, t] {
+      std::string id;
+      for (int i = 0; i < kPerThread; ++i) {
+        NewRequestId(id);
+        ids[t].push_back(id);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::string> all;
+  std::string prefix;
+  for (const auto& list : ids) {
+    for (const std::string& id : list) {
+      ASSERT_TRUE(IsValidRequestId(id)) << id;
+      ASSERT_EQ(id[8], '-') << id;
+      if (prefix.empty()) prefix = id.substr(0, 8);
+      EXPECT_EQ(id.substr(0, 8), prefix) << "one prefix per process";
+      all.insert(id);
+    }
+  }
+  EXPECT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPerThread));
 }
 
 TEST(ErrorsTest, RefusalsMapInOnePlace) {

@@ -61,6 +61,17 @@ TEST(Config, RejectsBadValuesWithTheirSource) {
   EXPECT_FALSE(BuildConfig({.file_text = "port = \n"}).ok());
 }
 
+TEST(Config, LogFormatTextOrJsonFromEverySource) {
+  EXPECT_EQ(BuildConfig({})->log_format, "text");
+  EXPECT_EQ(BuildConfig({.file_text = "log_format = \"json\"\n"})->log_format, "json");
+  EXPECT_EQ(BuildConfig({.env = {{"FIRSTCOME_LOG_FORMAT", "json"}}})->log_format, "json");
+  EXPECT_EQ(
+      BuildConfig({.env = {{"FIRSTCOME_LOG_FORMAT", "json"}}, .flags = {{"log_format", "text"}}})
+          ->log_format,
+      "text");
+  EXPECT_FALSE(BuildConfig({.flags = {{"log_format", "xml"}}}).ok());
+}
+
 TEST(Config, SplitRolesNeedSharedBackends) {
   EXPECT_FALSE(BuildConfig({.flags = {{"role", "api"}}}).ok());
   EXPECT_TRUE(BuildConfig({.flags = {{"role", "api"}, {"gate", "redis"}, {"log", "kafka"}}}).ok());

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <thread>
 
+#include "http/request_id.h"
 #include "http/server.h"
 #include "support/http_client.h"
 
@@ -469,6 +470,39 @@ TEST_F(HttpServerTest, HugeBodyIs413AndServerStillServes) {
   EXPECT_EQ(res.result_int(), 413);
   EXPECT_EQ(Call("GET", "/healthz").status, 200);
   EXPECT_EQ(Issue("launch", R"({"user_id":"u-1"})").status, 201);
+}
+
+TEST_F(HttpServerTest, EveryAnswerEchoesOrGivesARequestId) {
+  MakeEvent("launch");
+  RawConnection c(port_);
+  c.Send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: abc-123\r\n\r\n");
+  EXPECT_EQ(c.Read()["X-Request-Id"], "abc-123");
+  // Unsafe or too long: replaced by a generated one.
+  for (const std::string& bad : {std::string("a b<script>"), std::string(65, 'x')}) {
+    c.Send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: " + bad + "\r\n\r\n");
+    auto res = c.Read();
+    EXPECT_EQ(res.result_int(), 200);
+    const std::string id(res["X-Request-Id"]);
+    EXPECT_TRUE(http::IsValidRequestId(id)) << id;
+    EXPECT_NE(id, bad);
+  }
+  // Issue answers (the hot path) and the transport's own refusals too.
+  c.Send(Post("/api/v1/events/launch/issue", R"({"user_id":"u-1"})"));
+  auto issued = c.Read();
+  EXPECT_EQ(issued.result_int(), 201);
+  EXPECT_TRUE(http::IsValidRequestId(std::string(issued["X-Request-Id"])));
+  RawConnection big(port_);
+  big.Send(
+      "POST /api/v1/events/launch/issue HTTP/1.1\r\nHost: x\r\nX-Request-Id: big-1\r\n"
+      "Content-Length: 99999999\r\n\r\n");
+  auto refused = big.Read();
+  EXPECT_EQ(refused.result_int(), 413);
+  EXPECT_EQ(refused["X-Request-Id"], "big-1");
+  RawConnection bad(port_);
+  bad.Send("THIS IS NOT HTTP\r\n\r\n");
+  auto malformed = bad.Read();
+  EXPECT_EQ(malformed.result_int(), 400);
+  EXPECT_TRUE(http::IsValidRequestId(std::string(malformed["X-Request-Id"])));
 }
 
 TEST_F(HttpServerTest, KeepAliveAndPipelining) {
