@@ -47,6 +47,22 @@ class SoldOutService final : public CouponService {
     a.user_id = user_id;
     done(std::move(a));
   }
+  // Operator calls are not benchmarked here.
+  Result<EventView> CloseEvent(std::string_view) override { return Status::Invalid("no"); }
+  Result<EventView> OpenEvent(std::string_view) override { return Status::Invalid("no"); }
+  Result<UpdateAnswer> UpdateEvent(std::string_view, const EventPatch&) override {
+    return Status::Invalid("no");
+  }
+  Result<RevokeAnswer> RevokeCoupon(std::string_view, std::int64_t) override {
+    return Status::Invalid("no");
+  }
+  Result<DeleteAnswer> DeleteEvent(std::string_view) override { return Status::Invalid("no"); }
+  Result<std::vector<FailedEventView>> FailedEvents(std::string_view) override {
+    return Status::Invalid("no");
+  }
+  Result<RetryAnswer> RetryFailedEvent(std::string_view, std::int64_t) override {
+    return Status::Invalid("no");
+  }
   Status Health() override { return Status::Ok(); }
 };
 

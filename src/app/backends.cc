@@ -10,6 +10,7 @@
 #include "gate/redis_gate.h"
 #include "log/kafka_log.h"
 #include "log/sqlite_log.h"
+#include "pipeline/log_replay.h"
 #include "store/mysql_store.h"
 #include "store/sqlite_store.h"
 
@@ -47,7 +48,9 @@ Result<std::unique_ptr<Log>> OpenLog(const Config& config) {
                         .commit_delay = std::chrono::microseconds(config.log_commit_delay_us)});
 }
 
-// The memory gate's durable state is the log: replay it, event by event.
+// The memory gate's durable state is the log: replay it, event by event, as
+// the consumer reads it (LogReplay: the event's current incarnation only,
+// revocations applied in log order).
 Status RebuildFromLog(Gate& gate, Log& log, EventCatalog& catalog) {
   auto started = std::chrono::steady_clock::now();
   std::map<std::string, std::vector<Issuance>> by_event;
@@ -57,20 +60,31 @@ Status RebuildFromLog(Gate& gate, Log& log, EventCatalog& catalog) {
     ++records;
   });
   if (!s.ok()) return s;
+  std::size_t skipped = 0;
   for (auto& [event_id, issuances] : by_event) {
     auto event = catalog.Find(event_id);
     if (!event.ok()) return event.status();
     if (!*event) {
-      spdlog::warn("log has {} records of unknown event {}; skipped", issuances.size(), event_id);
+      skipped += issuances.size();  // a deleted event's
       continue;
     }
-    if (Status r = gate.Rebuild(**event, issuances); !r.ok()) return r;
+    LogReplay replay(**event);
+    for (const Issuance& i : issuances) replay.Apply(i);
+    if (!replay.conflicts().empty()) {
+      const auto& [holder, other] = replay.conflicts().front();
+      return Status::Internal("log of event " + event_id + " gives seq " +
+                              std::to_string(other.seq) + " to both " + holder.user_id + " and " +
+                              other.user_id + "; run `firstcome audit --event " + event_id + "`");
+    }
+    if (Status r = gate.Rebuild(**event, replay.LiveRecords()); !r.ok()) return r;
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                   started)
                 .count();
-  spdlog::info("gate rebuilt from the log: {} records of {} events in {} ms", records,
-               by_event.size(), ms);
+  spdlog::info(
+      "gate rebuilt from the log: {} records of {} events in {} ms ({} of deleted "
+      "events skipped)",
+      records, by_event.size(), ms, skipped);
   return Status::Ok();
 }
 
@@ -82,7 +96,9 @@ Result<Backends> OpenBackends(const Config& config, BackendNeeds needs) {
   if (!store.ok()) return store.status();
   b.store = std::move(store).value();
   if (Status s = b.store->Migrate(); !s.ok()) return s;
-  b.catalog = std::make_unique<EventCatalog>(*b.store);
+  b.catalog = std::make_unique<EventCatalog>(
+      *b.store,
+      CatalogOptions{.refresh_interval = std::chrono::milliseconds(config.catalog_refresh_ms)});
 
   if (needs.log) {
     auto log = OpenLog(config);

@@ -59,6 +59,8 @@ const std::vector<Setting>& Settings() {
        "after a partial batch, wait this long so the next one gathers more (0: off)"},
       {"retry_interval_ms", &Config::retry_interval_ms, "how often the retry job runs"},
       {"retry_max_attempts", &Config::retry_max_attempts, "attempts before a failed event is dead"},
+      {"catalog_refresh_ms", &Config::catalog_refresh_ms,
+       "how often each process checks the store for changed events (close, total, delete)"},
       {"log_level", &Config::log_level, "trace | debug | info | warn | error"},
       {"log_format", &Config::log_format, "text | json (one JSON object per line)"},
       {"user_auth", &Config::user_auth, "who the issuing user is: body | jwt | header"},
@@ -156,6 +158,9 @@ Status Validate(const Config& c) {
       c.redis_connections < 1 || c.mysql_connections < 1 || c.kafka_partitions < 1) {
     return Status::Invalid(
         "timeouts, intervals, attempts, connections and partitions must be >= 1");
+  }
+  if (c.catalog_refresh_ms < 10 || c.catalog_refresh_ms > 10000) {
+    return Status::Invalid("catalog_refresh_ms must be 10..10000");
   }
   if (c.kafka_linger_ms < 0 || c.kafka_linger_ms > 1000) {
     return Status::Invalid("kafka_linger_ms must be 0..1000");

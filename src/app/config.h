@@ -51,6 +51,10 @@ struct Config {
   std::int64_t consumer_linger_ms = 50;         // after a partial batch, gather this long
   std::int64_t retry_interval_ms = 1000;
   std::int64_t retry_max_attempts = 10;
+  // Every process checks the store this often for events changed elsewhere
+  // (closed, total, deleted): such a change reaches every process within
+  // about 4x this (1 s at the default).
+  std::int64_t catalog_refresh_ms = 250;
 
   std::string log_level = "info";   // trace | debug | info | warn | error
   std::string log_format = "text";  // text | json (one JSON object per line)

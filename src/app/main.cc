@@ -131,11 +131,20 @@ int Serve(const Config& config) {
     consumer.emplace(*b.log, *b.store, ConsumerOptionsOf(config));
     retry.emplace(*b.store, RetryOptionsOf(config));
   }
+  // With a shared gate, other API processes must stop admitting into an event
+  // before a deletion forgets it in the gate; the in-process gate has no
+  // other process to wait for.
+  const auto propagation =
+      config.gate == "redis" ? b.catalog->propagation_bound() : std::chrono::milliseconds(0);
   Issuer issuer({.catalog = b.catalog.get(),
                  .store = b.store.get(),
                  .gate = b.gate.get(),
                  .log = issues ? b.log.get() : nullptr},
-                {}, {.max_in_flight = config.max_in_flight});
+                {}, {.max_in_flight = config.max_in_flight},
+                {.propagation_wait = propagation,
+                 .log_timeout = std::chrono::milliseconds(2 * config.timeout_ms),
+                 .retry = RetryOptionsOf(config)});
+  b.catalog->Start();
   EventMetrics event_metrics(*b.catalog, issuer);
   MetricsSources metrics;
   metrics.Add(&issuer);
@@ -171,6 +180,7 @@ int Serve(const Config& config) {
     consumer->Stop();
     retry->Stop();
   }
+  b.catalog->Stop();
   spdlog::info("stopped");
   return 0;
 }

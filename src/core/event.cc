@@ -2,12 +2,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <random>
 #include <string>
 #include <utility>
 
 namespace firstcome {
 
 EventPhase PhaseAt(const Event& event, UnixMillis now) {
+  if (event.closed) return EventPhase::kClosed;
   if (event.starts_at && now < *event.starts_at) return EventPhase::kScheduled;
   if (event.ends_at && now >= *event.ends_at) return EventPhase::kEnded;
   return EventPhase::kOpen;
@@ -51,6 +53,15 @@ std::string CouponId(std::string_view event_id, std::int64_t seq) {
   id += '-';
   id += std::to_string(seq);
   return id;
+}
+
+std::int64_t NewIncarnation() {
+  // random_device reads the kernel's entropy: distinct processes (and
+  // machines) creating events never share a sequence.
+  std::random_device rd;
+  std::uint64_t bits = (static_cast<std::uint64_t>(rd()) << 32) | rd();
+  bits &= (std::uint64_t{1} << 53) - 1;
+  return bits == 0 ? 1 : static_cast<std::int64_t>(bits);
 }
 
 UnixMillis NowMillis() {

@@ -1,13 +1,20 @@
 // The Gate port: decides, atomically and per request, whether a user gets a
 // coupon of an event, and assigns its seq.
 //
+// The gate holds each event's total itself: Event::total only seeds it the
+// first time the gate sees the event (or on Rebuild); SetTotal changes it for
+// every process sharing the gate at once.
+//
 // Invariants every implementation keeps, across any number of API processes
 // sharing it:
-//   - admitted(event) never exceeds event.total;
+//   - admitted(event) never exceeds the event's total held by the gate;
 //   - a user never holds more than event.per_user admissions;
 //   - a seq is held by at most one user; seqs are 1..total. A released seq
 //     is handed out again before any new one (so seqs stay dense);
-//   - a rejection (already_issued, sold_out) changes nothing.
+//   - a rejection (already_issued, sold_out, gone) changes nothing;
+//   - state is per (event id, incarnation): an incarnation that was
+//     forgotten (its event deleted) admits nobody again (kGone), and a new
+//     incarnation of the id starts empty.
 // Implementations: MemoryGate (in-process, src/gate/memory_gate.*) and
 // RedisGate (one Lua script per decision, src/gate/redis_gate.*).
 //
@@ -20,6 +27,7 @@
 //     Release.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,7 +40,14 @@
 
 namespace firstcome {
 
-enum class AdmitVerdict { kAdmitted, kAlreadyIssued, kSoldOut };
+// How long a forgotten incarnation is remembered as gone by a shared gate.
+// An API process whose catalog still shows a deleted event (it could not
+// reach the store since) is refused admissions this long; see docs/design.md.
+inline constexpr std::chrono::hours kGoneMarkerTtl{24};
+
+// kGone: the event's incarnation was forgotten (deleted); a process whose
+// catalog has not seen the deletion yet hears this instead of an admission.
+enum class AdmitVerdict { kAdmitted, kAlreadyIssued, kSoldOut, kGone };
 
 struct Admission {
   AdmitVerdict verdict = AdmitVerdict::kSoldOut;
@@ -50,9 +65,24 @@ struct GateSnapshot {
   struct Holder {
     std::string user_id;
     std::vector<std::int64_t> seqs;
+    std::vector<std::int32_t> user_seqs;  // user_seqs[i] is the user_seq of seqs[i]
   };
   std::vector<Holder> holders;
   std::vector<std::int64_t> free_seqs;  // released, waiting to be handed out again
+  std::int64_t total = 0;               // the total the gate holds (0: not set yet)
+};
+
+// What SetTotal did.
+struct TotalChange {
+  enum class Verdict {
+    kChanged,
+    kBelowAdmitted,  // more are admitted than the new total
+    kBelowHeldSeq,   // a seq above the new total is held (seqs stay in 1..total)
+    kGone,           // the incarnation was forgotten
+  };
+  Verdict verdict = Verdict::kChanged;
+  std::int64_t admitted = 0;  // kBelowAdmitted: the admitted count
+  std::int64_t next_seq = 0;  // kBelowHeldSeq: the highest seq handed out
 };
 
 class Gate {
@@ -77,16 +107,29 @@ class Gate {
                                                        std::string_view user_id) = 0;
   // Current admitted count. Blocking, with a timeout.
   virtual Result<std::int64_t> AdmittedCount(const Event& event) = 0;
+  // Whether some user holds `seq` now (handed out, not released). Blocking,
+  // with a timeout.
+  virtual Result<bool> IsSeqHeld(const Event& event, std::int64_t seq) = 0;
 
   // Full state of one event (audit). Blocking.
   virtual Result<GateSnapshot> Snapshot(const Event& event) = 0;
 
+  // Sets the event's total to `total` in one atomic step, for every process
+  // sharing the gate. Refused (nothing changes) when more than `total` are
+  // admitted, or when a seq above `total` is held; otherwise the free seqs
+  // above it are dropped and next_seq is lowered to it, so seqs stay dense in
+  // 1..total. Blocking, with a timeout.
+  virtual Result<TotalChange> SetTotal(const Event& event, std::int64_t total) = 0;
+
   // Replaces the gate's state for `event` by the given issuances (from the log
-  // or the store): count, holders, next_seq = max seq, and every seq below it
-  // not held becomes free. Used on start (memory) and by `audit --repair`.
+  // or the store): count, holders, next_seq = max seq, every seq below it not
+  // held becomes free, and the total is event.total. Used on start (memory)
+  // and by `audit --repair`.
   virtual Status Rebuild(const Event& event, const std::vector<Issuance>& issuances) = 0;
 
-  // Forgets an event entirely (used when it is deleted). Blocking.
+  // Forgets the event's incarnation (its event is deleted): its state goes,
+  // and Admit of that incarnation answers kGone from then on (RedisGate: for
+  // kGoneMarkerTtl). Blocking.
   virtual Status Forget(const Event& event) = 0;
 
   // ok when the gate can decide right now.

@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -103,6 +104,7 @@ class RedisGate final : public Gate {
     if (Admission a; sold_out_.Answer(event, user_id, &a)) return done(std::move(a));
     Request r;
     r.event_id = event.id;
+    r.incarnation = event.incarnation;
     r.user_id = std::string(user_id);
     r.total = event.total;
     r.per_user = event.per_user;
@@ -115,6 +117,7 @@ class RedisGate final : public Gate {
     Request r;
     r.release = true;
     r.event_id = event.id;
+    r.incarnation = event.incarnation;
     r.user_id = std::string(user_id);
     r.seq = seq;
     r.release_done = std::move(done);
@@ -123,7 +126,7 @@ class RedisGate final : public Gate {
 
   Result<std::vector<std::int64_t>> SeqsOfUser(const Event& event,
                                                std::string_view user_id) override {
-    EventKeys keys(event.id);
+    EventKeys keys(event);
     auto replies = Exchange({Argv{"HGET", keys.users, user_id}});
     if (!replies.ok()) return replies.status();
     const redisReply& r = *replies->front();
@@ -134,22 +137,56 @@ class RedisGate final : public Gate {
   }
 
   Result<std::int64_t> AdmittedCount(const Event& event) override {
-    EventKeys keys(event.id);
+    EventKeys keys(event);
     auto replies = Exchange({Argv{"GET", keys.count}});
     if (!replies.ok()) return replies.status();
     return IntegerOf(*replies->front());
   }
 
+  Result<bool> IsSeqHeld(const Event& event, std::int64_t seq) override {
+    EventKeys keys(event);
+    auto replies = Exchange({Argv{"GET", keys.next}, Argv{"ZSCORE", keys.free}.Add(seq)});
+    if (!replies.ok()) return replies.status();
+    auto next = IntegerOf(*(*replies)[0]);
+    if (!next.ok()) return next.status();
+    const redisReply& free = *(*replies)[1];
+    if (free.type == REDIS_REPLY_ERROR) return ErrorReplyStatus(free);
+    // Every seq in 1..next is held or free (see redis_gate.h).
+    return seq >= 1 && seq <= *next && free.type == REDIS_REPLY_NIL;
+  }
+
   Result<GateSnapshot> Snapshot(const Event& event) override;
   Status Rebuild(const Event& event, const std::vector<Issuance>& issuances) override;
 
-  Status Forget(const Event& event) override {
-    EventKeys keys(event.id);
-    auto replies = Exchange({Argv{"DEL", keys.count, keys.next, keys.users, keys.free}});
+  Result<TotalChange> SetTotal(const Event& event, std::int64_t total) override {
+    if (total < 1 || total > kMaxTotal) return Status::Invalid("redis gate: total out of range");
+    auto replies = Exchange({redis::SetTotalCommand(EventKeys(event), total)});
+    // A raise frees stock: this process stops answering sold_out from its
+    // flag at once (others within the flag's TTL).
     sold_out_.Forget(event.id);
     if (!replies.ok()) return replies.status();
-    const redisReply& r = *replies->front();
-    return r.type == REDIS_REPLY_ERROR ? ErrorReplyStatus(r) : Status::Ok();
+    return redis::DecodeSetTotal(*replies->front());
+  }
+
+  // One MULTI/EXEC: the state goes and the total key becomes the gone marker
+  // (with kGoneMarkerTtl), so an API process that still admits into this
+  // incarnation (its catalog is stale) hears kGone instead of starting it anew.
+  Status Forget(const Event& event) override {
+    EventKeys keys(event);
+    const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(kGoneMarkerTtl).count();
+    auto replies = Exchange(
+        {Argv{"MULTI"}, Argv{"DEL", keys.count, keys.next, keys.users, keys.free},
+         Argv{"SET", keys.total, redis::kGoneMarker, "EX"}.Add(static_cast<std::int64_t>(ttl)),
+         Argv{"EXEC"}});
+    sold_out_.Forget(event.id);
+    if (!replies.ok()) return replies.status();
+    for (const auto& r : *replies) {
+      if (r->type == REDIS_REPLY_ERROR) return ErrorReplyStatus(*r);
+    }
+    if (replies->back()->type != REDIS_REPLY_ARRAY) {
+      return Status::Unavailable("redis gate: forget was not applied");
+    }
+    return Status::Ok();
   }
 
   Status Health() override {
@@ -164,6 +201,7 @@ class RedisGate final : public Gate {
   struct Request {
     bool release = false;
     std::string event_id;
+    std::int64_t incarnation = 0;
     std::string user_id;
     std::int64_t total = 0;
     std::int32_t per_user = 1;
@@ -205,7 +243,7 @@ class RedisGate final : public Gate {
       return;
     }
     if (r.admission->ok() && (*r.admission)->verdict == AdmitVerdict::kSoldOut) {
-      RememberSoldOut(r.event_id, r.total);
+      RememberSoldOut(r.event_id, r.incarnation, r.total);
     }
     if (r.admit_done) r.admit_done(std::move(*r.admission));
   }
@@ -293,7 +331,7 @@ class RedisGate final : public Gate {
                 std::vector<Request*>* noscript) {
     std::size_t appended = 0;
     for (auto* r : requests) {
-      const EventKeys keys(r->event_id);
+      const EventKeys keys(r->event_id, r->incarnation);
       const Argv cmd = r->release
                            ? redis::ReleaseCommand(shas_, keys, r->user_id, r->seq)
                            : redis::AdmitCommand(shas_, keys, r->user_id, r->total, r->per_user);
@@ -368,18 +406,23 @@ class RedisGate final : public Gate {
   // (so at most once per TTL and process); the read runs on the control
   // connection, in the calling worker, so it delays that worker's pipeline a
   // moment. Events larger than kMaxCachedHolders are never flagged.
-  void RememberSoldOut(const std::string& event_id, std::int64_t total) {
+  void RememberSoldOut(const std::string& event_id, std::int64_t incarnation, std::int64_t total) {
     if (!sold_out_.enabled() || total > kMaxCachedHolders) return;
     const auto now = Clock::now();
-    if (sold_out_.Extend(event_id, now)) return;
-    auto holders = ReadHolders(event_id);
-    if (!holders.ok()) return;  // no short-circuit: every answer from the script
-    sold_out_.Remember(event_id, std::move(holders).value(), now);
+    if (sold_out_.Extend(event_id, incarnation, now)) return;
+    Holders holders;
+    Status read =
+        ScanUsers(EventKeys(event_id, incarnation), [&](std::string user, std::string_view held) {
+          holders[std::move(user)] = redis::ParseHeld(held);
+        });
+    if (!read.ok()) return;  // no short-circuit: every answer from the script
+    sold_out_.Remember(event_id, incarnation, std::move(holders), now);
   }
 
-  Result<Holders> ReadHolders(const std::string& event_id) {
-    EventKeys keys(event_id);
-    Holders holders;
+  // Calls `visit` with every user of the users hash and its stored value
+  // (HSCAN may repeat a field: the later call wins).
+  Status ScanUsers(const EventKeys& keys,
+                   const std::function<void(std::string, std::string_view)>& visit) {
     std::string cursor = "0";
     do {
       auto page = Exchange(
@@ -394,11 +437,10 @@ class RedisGate final : public Gate {
       cursor = std::string(ReplyText(*r.element[0]));
       const redisReply& fields = *r.element[1];
       for (std::size_t i = 0; i + 1 < fields.elements; i += 2) {
-        holders[std::string(ReplyText(*fields.element[i]))] =
-            redis::ParseHeld(ReplyText(*fields.element[i + 1]));  // HSCAN may repeat a field
+        visit(std::string(ReplyText(*fields.element[i])), ReplyText(*fields.element[i + 1]));
       }
     } while (cursor != "0");
-    return holders;
+    return Status::Ok();
   }
 
   const RedisGateOptions options_;
@@ -420,7 +462,7 @@ class RedisGate final : public Gate {
 };
 
 Result<GateSnapshot> RedisGate::Snapshot(const Event& event) {
-  EventKeys keys(event.id);
+  EventKeys keys(event);
   // HSCAN and chunked ZRANGE do not block Redis for a big event, but they are
   // not one point in time; the counters are read before and after and the
   // whole scan is repeated (a few times) when admissions moved them meanwhile.
@@ -441,10 +483,14 @@ Result<GateSnapshot> RedisGate::Snapshot(const Event& event) {
     snap.admitted = *count;
     snap.next_seq = *next;
 
-    auto read = ReadHolders(event.id);
-    if (!read.ok()) return read.status();
-    std::map<std::string, std::vector<std::int64_t>> holders(read->begin(), read->end());
-    for (auto& [user, seqs] : holders) snap.holders.push_back({user, std::move(seqs)});
+    std::map<std::string, GateSnapshot::Holder> holders;
+    Status read = ScanUsers(keys, [&](std::string user, std::string_view held) {
+      GateSnapshot::Holder h{user, {}, {}};
+      redis::ParseHeld(held, &h.seqs, &h.user_seqs);
+      holders[std::move(user)] = std::move(h);
+    });
+    if (!read.ok()) return read;
+    for (auto& [user, holder] : holders) snap.holders.push_back(std::move(holder));
 
     for (std::int64_t start = 0;; start += static_cast<std::int64_t>(kChunk)) {
       auto page = Exchange({Argv{"ZRANGE", keys.free}.Add(start).Add(
@@ -463,13 +509,18 @@ Result<GateSnapshot> RedisGate::Snapshot(const Event& event) {
       if (r.elements < kChunk) break;
     }
 
-    auto again = Exchange({Argv{"MGET", keys.count, keys.next}});
+    auto again = Exchange({Argv{"MGET", keys.count, keys.next, keys.total}});
     if (!again.ok()) return again.status();
     const redisReply& after = *again->front();
     const bool steady =
-        after.type == REDIS_REPLY_ARRAY && after.elements == 2 &&
+        after.type == REDIS_REPLY_ARRAY && after.elements == 3 &&
         IntegerOf(*after.element[0]).ok() && *IntegerOf(*after.element[0]) == snap.admitted &&
         IntegerOf(*after.element[1]).ok() && *IntegerOf(*after.element[1]) == snap.next_seq;
+    // The total key holds a number once the gate saw the event (the gone
+    // marker, or nothing, reads as 0).
+    if (after.type == REDIS_REPLY_ARRAY && after.elements == 3) {
+      snap.total = IntegerOf(*after.element[2]).ok() ? *IntegerOf(*after.element[2]) : 0;
+    }
     last = std::move(snap);
     if (steady) break;
   }
@@ -485,7 +536,7 @@ Status RedisGate::Rebuild(const Event& event, const std::vector<Issuance>& issua
   std::map<std::string, std::map<std::int32_t, std::int64_t>> users;
   for (const auto& i : issuances) users[i.user_id].emplace(i.user_seq, i.seq);
 
-  EventKeys keys(event.id);
+  EventKeys keys(event);
   // One MULTI/EXEC: other clients see the old state or the new one, never a
   // mix; a connection lost before EXEC leaves the old state untouched.
   std::vector<Argv> tx;
@@ -493,6 +544,7 @@ Status RedisGate::Rebuild(const Event& event, const std::vector<Issuance>& issua
   tx.push_back(Argv{"DEL", keys.count, keys.next, keys.users, keys.free});
   tx.push_back(Argv{"SET", keys.count}.Add(static_cast<std::int64_t>(held.size())));
   tx.push_back(Argv{"SET", keys.next}.Add(max_seq));
+  tx.push_back(Argv{"SET", keys.total}.Add(event.total));
   Argv hset{"HSET", keys.users};
   for (const auto& [user, seqs] : users) {
     std::string value;

@@ -3,19 +3,22 @@
 // connections. Keys are hash-tagged by event ({event}) so one event lives in
 // one cluster slot.
 //
-// Keys of one event E (all in the slot of "{E}"):
-//   fc:{E}:count  admitted count (admissions minus releases)
-//   fc:{E}:next   highest seq ever handed out
-//   fc:{E}:users  hash user -> "seq:user_seq[,seq:user_seq...]"
-//   fc:{E}:free   sorted set of released seqs (score = seq), handed out first
+// Keys of one incarnation I of event E (all in the slot of "{E}"; events made
+// before incarnations existed, I = 0, have no "I:" part):
+//   fc:{E}:I:count  admitted count (admissions minus releases)
+//   fc:{E}:I:next   highest seq ever handed out
+//   fc:{E}:I:users  hash user -> "seq:user_seq[,seq:user_seq...]"
+//   fc:{E}:I:free   sorted set of released seqs (score = seq), handed out first
+//   fc:{E}:I:total  the event's total (set on the first admission, changed by
+//                   SetTotal); "gone" for kGoneMarkerTtl once forgotten
 // Invariants (kept by the scripts, which Redis runs atomically): count = number
 // of (user, seq) pairs in users; every seq in 1..next is either held by exactly
-// one user or in free; count <= total.
+// one user or in free; count <= total and next <= total.
 //
 // Thread safety (adds to gate.h):
 //   - Admit, Release: may be called concurrently from any thread; they only
 //     queue (a full queue answers Unavailable at once).
-//   - SeqsOfUser, AdmittedCount, Snapshot, Rebuild, Forget, Health: may be
+//   - SeqsOfUser, AdmittedCount, Snapshot, SetTotal, Rebuild, Forget, Health: may be
 //     called concurrently from any thread; they share one control connection,
 //     so they run one at a time.
 //   - callbacks: run on one of the `connections` worker threads, one after

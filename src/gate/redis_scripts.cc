@@ -9,13 +9,17 @@ namespace firstcome::redis {
 
 namespace {
 
-// KEYS: count, next, users, free. ARGV: user, total, per_user.
-// Replies {0, seq, user_seq} admitted | {1, seq...} already_issued | {2} sold_out.
-// Order of checks: a user who holds per_user seqs hears already_issued even
+// KEYS: count, next, users, free, total. ARGV: user, total, per_user.
+// Replies {0, seq, user_seq} admitted | {1, seq...} already_issued | {2} sold_out
+// | {3} gone. The total is the total key's (ARGV's only when there is none
+// yet, which it then becomes). Order of checks: a forgotten incarnation
+// admits nobody; a user who holds per_user seqs hears already_issued even
 // after the event sold out. A user's entries are "seq:user_seq"; the new
 // user_seq is the lowest one the user does not hold, so a released user_seq is
 // reused (its issuance never became durable, so the store never saw it).
 constexpr char kAdmitScript[] = R"lua(
+local stored = redis.call('GET', KEYS[5])
+if stored == 'gone' then return {3} end
 local held = redis.call('HGET', KEYS[3], ARGV[1])
 local seqs, used, n = {}, {}, 0
 if held then
@@ -30,7 +34,11 @@ if held then
     return reply
   end
 end
-local total = tonumber(ARGV[2])
+local total = tonumber(stored)
+if not total then
+  total = tonumber(ARGV[2])
+  redis.call('SET', KEYS[5], ARGV[2])
+end
 if tonumber(redis.call('GET', KEYS[1]) or '0') >= total then return {2} end
 local seq
 local lowest = redis.call('ZRANGE', KEYS[4], 0, 0)
@@ -71,6 +79,26 @@ redis.call('ZADD', KEYS[3], ARGV[2], ARGV[2])
 return 1
 )lua";
 
+// KEYS: count, next, free, total. ARGV: the new total.
+// Replies {0} changed | {1, count} more admitted | {2, next} a seq above it is
+// held | {3} gone. Every seq in 1..next is held or free, so the seqs above the
+// new total are all free exactly when ZCOUNT finds next - total of them.
+constexpr char kSetTotalScript[] = R"lua(
+if redis.call('GET', KEYS[4]) == 'gone' then return {3} end
+local total = tonumber(ARGV[1])
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > total then return {1, count} end
+local top = tonumber(redis.call('GET', KEYS[2]) or '0')
+if top > total then
+  local above = redis.call('ZCOUNT', KEYS[3], '(' .. ARGV[1], '+inf')
+  if above < top - total then return {2, top} end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf')
+  redis.call('SET', KEYS[2], ARGV[1])
+end
+redis.call('SET', KEYS[4], ARGV[1])
+return {0}
+)lua";
+
 }  // namespace
 
 Status LoadScripts(redisContext* c, ScriptShas* shas) {
@@ -88,9 +116,44 @@ Status LoadScripts(redisContext* c, ScriptShas* shas) {
 Argv AdmitCommand(const ScriptShas& shas, const EventKeys& keys, std::string_view user_id,
                   std::int64_t total, std::int32_t per_user) {
   Argv cmd;
-  cmd.Add("EVALSHA").Add(shas.admit).Add(4).Add(keys.count).Add(keys.next);
-  cmd.Add(keys.users).Add(keys.free).Add(user_id).Add(total).Add(per_user);
+  cmd.Add("EVALSHA").Add(shas.admit).Add(5).Add(keys.count).Add(keys.next);
+  cmd.Add(keys.users).Add(keys.free).Add(keys.total).Add(user_id).Add(total).Add(per_user);
   return cmd;
+}
+
+Argv SetTotalCommand(const EventKeys& keys, std::int64_t total) {
+  Argv cmd;
+  cmd.Add("EVAL").Add(kSetTotalScript).Add(4).Add(keys.count).Add(keys.next).Add(keys.free);
+  cmd.Add(keys.total).Add(total);
+  return cmd;
+}
+
+Result<TotalChange> DecodeSetTotal(const redisReply& r) {
+  if (r.type == REDIS_REPLY_ERROR) return ErrorReplyStatus(r);
+  auto bad = [] { return Status::Internal("redis gate: unexpected set-total script reply"); };
+  if (r.type != REDIS_REPLY_ARRAY || r.elements < 1) return bad();
+  for (std::size_t i = 0; i < r.elements; ++i) {
+    if (r.element[i]->type != REDIS_REPLY_INTEGER) return bad();
+  }
+  TotalChange change;
+  const long long figure = r.elements > 1 ? r.element[1]->integer : 0;
+  switch (r.element[0]->integer) {
+    case 0:
+      return change;
+    case 1:
+      change.verdict = TotalChange::Verdict::kBelowAdmitted;
+      change.admitted = figure;
+      return change;
+    case 2:
+      change.verdict = TotalChange::Verdict::kBelowHeldSeq;
+      change.next_seq = figure;
+      return change;
+    case 3:
+      change.verdict = TotalChange::Verdict::kGone;
+      return change;
+    default:
+      return bad();
+  }
 }
 
 Argv ReleaseCommand(const ScriptShas& shas, const EventKeys& keys, std::string_view user_id,
@@ -127,6 +190,9 @@ Result<Admission> DecodeAdmission(const redisReply& r) {
     case 2:
       a.verdict = AdmitVerdict::kSoldOut;
       return a;
+    case 3:
+      a.verdict = AdmitVerdict::kGone;
+      return a;
     default:
       return bad();
   }
@@ -142,15 +208,25 @@ Status DecodeRelease(const redisReply& r) {
 
 std::vector<std::int64_t> ParseHeld(std::string_view held) {
   std::vector<std::int64_t> seqs;
+  std::vector<std::int32_t> user_seqs;
+  ParseHeld(held, &seqs, &user_seqs);
+  return seqs;
+}
+
+void ParseHeld(std::string_view held, std::vector<std::int64_t>* seqs,
+               std::vector<std::int32_t>* user_seqs) {
   while (!held.empty()) {
     auto comma = held.find(',');
     std::string_view entry = held.substr(0, comma);
     held = comma == std::string_view::npos ? std::string_view() : held.substr(comma + 1);
-    if (std::optional<std::int64_t> seq = ParseInt64(entry.substr(0, entry.find(':')))) {
-      seqs.push_back(*seq);
-    }
+    const auto colon = entry.find(':');
+    std::optional<std::int64_t> seq = ParseInt64(entry.substr(0, colon));
+    if (!seq) continue;
+    std::optional<std::int64_t> user_seq;
+    if (colon != std::string_view::npos) user_seq = ParseInt64(entry.substr(colon + 1));
+    seqs->push_back(*seq);
+    user_seqs->push_back(user_seq ? static_cast<std::int32_t>(*user_seq) : 0);
   }
-  return seqs;
 }
 
 }  // namespace firstcome::redis

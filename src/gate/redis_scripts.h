@@ -1,6 +1,7 @@
-// The two Lua scripts RedisGate decides with (admit, release): their text, the
-// keys of one event they work on, loading them into Redis's script cache,
-// the EVALSHA commands that run them and the decoding of their replies.
+// The Lua scripts of RedisGate (admit and release, run with EVALSHA on the hot
+// path; set-total, run with EVAL by operators): their text, the keys of one
+// event incarnation they work on, loading them into Redis's script cache,
+// the commands that run them and the decoding of their replies.
 // Internal to src/gate: only the redis gate's files include it.
 //
 // Invariants: the scripts keep the key invariants stated in redis_gate.h
@@ -21,14 +22,29 @@
 
 namespace firstcome::redis {
 
-// The keys of one event, hash-tagged so they share one cluster slot.
+// The total key of a forgotten (deleted) incarnation holds this instead of a
+// number; the scripts refuse to work on such an incarnation.
+inline constexpr std::string_view kGoneMarker = "gone";
+
+// The keys of one event incarnation, hash-tagged by the event id so they share
+// one cluster slot: fc:{E}:<incarnation>:count, ... (incarnation 0, events
+// made before incarnations existed, keeps the older fc:{E}:count, ...).
 struct EventKeys {
-  explicit EventKeys(const std::string& event_id)
-      : count("fc:{" + event_id + "}:count"),
-        next("fc:{" + event_id + "}:next"),
-        users("fc:{" + event_id + "}:users"),
-        free("fc:{" + event_id + "}:free") {}
-  std::string count, next, users, free;
+  EventKeys(const std::string& event_id, std::int64_t incarnation)
+      : count(Key(event_id, incarnation, "count")),
+        next(Key(event_id, incarnation, "next")),
+        users(Key(event_id, incarnation, "users")),
+        free(Key(event_id, incarnation, "free")),
+        total(Key(event_id, incarnation, "total")) {}
+  explicit EventKeys(const Event& event) : EventKeys(event.id, event.incarnation) {}
+  std::string count, next, users, free, total;
+
+ private:
+  static std::string Key(const std::string& event_id, std::int64_t incarnation, const char* name) {
+    std::string key = "fc:{" + event_id + "}:";
+    if (incarnation != 0) key += std::to_string(incarnation) + ":";
+    return key + name;
+  }
 };
 
 // The scripts' SHA1 digests, as Redis computed them on SCRIPT LOAD.
@@ -40,12 +56,17 @@ struct ScriptShas {
 // SCRIPT LOAD of both scripts on `c`.
 Status LoadScripts(redisContext* c, ScriptShas* shas);
 
-// EVALSHA of the admit script: one decision for `user_id`.
+// EVALSHA of the admit script: one decision for `user_id`. `total` seeds the
+// total key when the gate has none yet.
 Argv AdmitCommand(const ScriptShas& shas, const EventKeys& keys, std::string_view user_id,
                   std::int64_t total, std::int32_t per_user);
 // EVALSHA of the release script: `user_id` gives `seq` back.
 Argv ReleaseCommand(const ScriptShas& shas, const EventKeys& keys, std::string_view user_id,
                     std::int64_t seq);
+
+// EVAL of the set-total script (an operator's call: no script cache needed).
+Argv SetTotalCommand(const EventKeys& keys, std::int64_t total);
+Result<TotalChange> DecodeSetTotal(const redisReply& r);
 
 // The script was not in Redis's cache (SCRIPT FLUSH, FLUSHALL, a restart).
 bool IsNoScript(const redisReply& r);
@@ -57,5 +78,8 @@ Status DecodeRelease(const redisReply& r);
 // A value of the users hash, "seq:user_seq,...", as its seqs in stored order.
 // Malformed parts are skipped (only the scripts and Rebuild write these values).
 std::vector<std::int64_t> ParseHeld(std::string_view held);
+// The same with each seq's user_seq (user_seqs[i] belongs to seqs[i]).
+void ParseHeld(std::string_view held, std::vector<std::int64_t>* seqs,
+               std::vector<std::int32_t>* user_seqs);
 
 }  // namespace firstcome::redis

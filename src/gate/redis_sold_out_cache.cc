@@ -8,7 +8,7 @@ bool SoldOutCache::Answer(const Event& event, std::string_view user_id, Admissio
   if (!enabled()) return false;
   std::lock_guard lock(mu_);
   auto it = sold_out_.find(event.id);
-  if (it == sold_out_.end()) return false;
+  if (it == sold_out_.end() || it->second.incarnation != event.incarnation) return false;
   if (Clock::now() >= it->second.until) {
     it->second.until = {};  // expired: the next answer comes from the script
     return false;
@@ -24,18 +24,23 @@ bool SoldOutCache::Answer(const Event& event, std::string_view user_id, Admissio
   return true;
 }
 
-bool SoldOutCache::Extend(const std::string& event_id, Clock::time_point now) {
+bool SoldOutCache::Extend(const std::string& event_id, std::int64_t incarnation,
+                          Clock::time_point now) {
   std::lock_guard lock(mu_);
   auto it = sold_out_.find(event_id);
-  if (it == sold_out_.end() || now >= it->second.until) return false;
+  if (it == sold_out_.end() || it->second.incarnation != incarnation || now >= it->second.until) {
+    return false;
+  }
   it->second.until = now + ttl_;
   return true;
 }
 
-void SoldOutCache::Remember(const std::string& event_id, Holders holders, Clock::time_point now) {
+void SoldOutCache::Remember(const std::string& event_id, std::int64_t incarnation, Holders holders,
+                            Clock::time_point now) {
   std::lock_guard lock(mu_);
   if (sold_out_.size() >= kMaxEntries) sold_out_.clear();
-  sold_out_[event_id] = SoldOut{now + ttl_, std::make_shared<const Holders>(std::move(holders))};
+  sold_out_[event_id] =
+      SoldOut{incarnation, now + ttl_, std::make_shared<const Holders>(std::move(holders))};
 }
 
 void SoldOutCache::Forget(const std::string& event_id) {

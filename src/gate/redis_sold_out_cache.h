@@ -8,10 +8,11 @@
 // out.
 //
 // Why a short TTL is safe: an event's gate only moves toward sold-out; it
-// opens again only by a release (a failed log write, here or in another API
-// process) or a rebuild. A local release or rebuild drops the flag at once
-// (Forget); one elsewhere is noticed within the TTL, and until then a freed
-// slot merely waits a little for its next taker. Nothing is ever over-issued.
+// opens again only by a release (a failed log write or a revocation, here or
+// in another API process), a raised total or a rebuild. A local one drops the
+// flag at once (Forget); one elsewhere is noticed within the TTL, and until
+// then a freed slot merely waits a little for its next taker. Nothing is ever
+// over-issued. A flag belongs to one incarnation of the event.
 //
 // Thread safety:
 //   - every method: may be called concurrently from any thread (one mutex).
@@ -47,12 +48,13 @@ class SoldOutCache {
   // fresh. An expired flag answers false from then on (until Remember).
   bool Answer(const Event& event, std::string_view user_id, Admission* a);
 
-  // True when the event's flag is still fresh: then its TTL starts again and
-  // its holders stay as they are (no need to read them again).
-  bool Extend(const std::string& event_id, Clock::time_point now);
+  // True when the flag of the event's incarnation is still fresh: then its TTL
+  // starts again and its holders stay as they are (no need to read them again).
+  bool Extend(const std::string& event_id, std::int64_t incarnation, Clock::time_point now);
 
-  // Flags the event sold out from `now` on, with its holders.
-  void Remember(const std::string& event_id, Holders holders, Clock::time_point now);
+  // Flags the event's incarnation sold out from `now` on, with its holders.
+  void Remember(const std::string& event_id, std::int64_t incarnation, Holders holders,
+                Clock::time_point now);
 
   void Forget(const std::string& event_id);
 
@@ -60,7 +62,8 @@ class SoldOutCache {
   static constexpr std::size_t kMaxEntries = 10000;
 
   struct SoldOut {
-    Clock::time_point until;  // trusted until then; {} once expired
+    std::int64_t incarnation = 0;  // a flag answers for this incarnation only
+    Clock::time_point until;       // trusted until then; {} once expired
     std::shared_ptr<const Holders> holders;
   };
 

@@ -28,7 +28,25 @@ bool SameSecret(std::string_view given, std::string_view expected) {
 constexpr std::string_view kBearer = "Bearer ";
 
 bool HasEventId(Route route) {
-  return route == Route::kEvent || route == Route::kIssue || route == Route::kUserCoupons;
+  switch (route) {
+    case Route::kNotFound:
+    case Route::kHealthz:
+    case Route::kMetrics:
+    case Route::kEvents:
+    case Route::kDashboard:
+    case Route::kOpenApi:
+      return false;
+    case Route::kEvent:
+    case Route::kIssue:
+    case Route::kUserCoupons:
+    case Route::kEventClose:
+    case Route::kEventOpen:
+    case Route::kCoupon:
+    case Route::kFailed:
+    case Route::kFailedRetry:
+      return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -147,9 +165,17 @@ ApiHandler::Next ApiHandler::Handle(const ApiRequest& request, ApiCall& call, Re
         call.event = std::move(*event);
       }
       return Next::kBlocking;
+    case Route::kEvent:
+      if (request.method == Method::kGet) return Next::kBlocking;
+      return HandleOperator(request, m, call, reply);
+    case Route::kEventClose:
+    case Route::kEventOpen:
+    case Route::kCoupon:
+    case Route::kFailed:
+    case Route::kFailedRetry:
+      return HandleOperator(request, m, call, reply);
     case Route::kHealthz:
     case Route::kMetrics:
-    case Route::kEvent:
       return Next::kBlocking;
     case Route::kDashboard:
       // The page holds no data; with a token configured it asks for it.
@@ -336,6 +362,7 @@ void ApiHandler::CallService(const ApiCall& call, Reply& reply) const {
       return;
     }
     case Route::kEvent: {
+      if (call.method != Method::kGet) return RunOperator(call, reply);
       auto view = service_.GetEvent(call.event_id);
       if (!view.ok()) return SetError(reply, view.status());
       AppendEventView(reply.body, *view);
@@ -347,6 +374,12 @@ void ApiHandler::CallService(const ApiCall& call, Reply& reply) const {
       AppendUserCoupons(reply.body, call.event_id, call.user_id, *coupons);
       return;
     }
+    case Route::kEventClose:
+    case Route::kEventOpen:
+    case Route::kCoupon:
+    case Route::kFailed:
+    case Route::kFailedRetry:
+      return RunOperator(call, reply);
     case Route::kIssue:
     case Route::kDashboard:
     case Route::kOpenApi:

@@ -2,6 +2,7 @@
 // without sockets: routing, method checks (405 with Allow), the ids in the
 // path, the admin check, body parsing, the CouponService calls and the turning
 // of their outcomes into a Reply (every status and code through errors.h).
+// The operator calls' part is in operator_handler.cc.
 //
 // The transport (server.cc) owns connections, reading and writing. Per request
 // it fills an ApiRequest and calls Handle, which answers at once or says what
@@ -80,6 +81,8 @@ struct ApiCall {
   std::string_view event_id;  // the path's event id (a view into ApiRequest::target)
   std::string user_id;        // kIssue: from the body; kUserCoupons: from the path
   Event event;                // POST /api/v1/events: the parsed body
+  std::int64_t seq = 0;       // kCoupon, kFailedRetry: the seq in the path
+  EventPatch patch;           // PATCH /api/v1/events/{id}: the parsed body
 };
 
 // Who the user of an issue request is (docs/api.md, "Identity").
@@ -158,6 +161,12 @@ class ApiHandler final : public MetricsSource {
   // Over a limit: false and a 429 in `reply`.
   bool WithinLimit(edge::RateLimiter& limiter, std::string_view key, std::string_view what,
                    Reply& reply) const;
+
+  // Operator calls (operator_handler.cc): Handle's checks for them (admin,
+  // body, seq, confirmation), and RunBlocking's service call.
+  Next HandleOperator(const ApiRequest& request, const RouteMatch& m, ApiCall& call,
+                      Reply& reply) const;
+  void RunOperator(const ApiCall& call, Reply& reply) const;
 
   const ApiOptions options_;
   // Null when the limit is off. Each is thread-safe (sharded, locked).

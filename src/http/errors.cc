@@ -88,6 +88,22 @@ HttpOutcome OutcomeOf(Refusal refusal) {
   return kInternalError;
 }
 
+HttpOutcome OutcomeOf(OperatorStatus status) {
+  switch (status) {
+    case OperatorStatus::kDone:
+      return {kHttpOk, "ok"};
+    case OperatorStatus::kTotalBelowIssued:
+      return {409, "total_below_issued"};
+    case OperatorStatus::kCouponNotFound:
+      return {404, "coupon_not_found"};
+    case OperatorStatus::kCouponPending:
+      return {409, "coupon_pending"};
+    case OperatorStatus::kFailedEventNotFound:
+      return {404, "failed_event_not_found"};
+  }
+  return kInternalError;
+}
+
 std::string_view ReasonPhrase(int http) {
   switch (http) {
     case 200:
@@ -133,6 +149,10 @@ void SetError(Reply& reply, Refusal refusal, std::string_view detail, bool with_
 
 void SetError(Reply& reply, const Status& status, bool with_status) {
   WriteError(reply, OutcomeOf(status.code()), status.message(), with_status);
+}
+
+void SetError(Reply& reply, OperatorStatus status, std::string_view detail) {
+  WriteError(reply, OutcomeOf(status), detail, /*with_status=*/false);
 }
 
 int RetryAfterSeconds(const Reply& reply) {

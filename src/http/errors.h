@@ -1,7 +1,8 @@
 // The one place where outcomes become HTTP: Status::Code (errors of the
-// CouponService), IssueStatus (answers of an issue attempt) and Refusal (what
-// the transport and the handler refuse on their own) are mapped to an HTTP
-// status and a machine-readable code here and nowhere else.
+// CouponService), IssueStatus (answers of an issue attempt), OperatorStatus
+// (refusals of operator calls) and Refusal (what the transport and the handler
+// refuse on their own) are mapped to an HTTP status and a machine-readable
+// code here and nowhere else.
 //
 // Invariant: every error body written by the server is
 //   {"error": "<code>", "detail": "<text>"}
@@ -57,6 +58,11 @@ HttpOutcome OutcomeOf(IssueStatus status);
 // As commented on each Refusal.
 HttpOutcome OutcomeOf(Refusal refusal);
 
+// kDone → 200, kTotalBelowIssued → 409 total_below_issued, kCouponNotFound →
+// 404 coupon_not_found, kCouponPending → 409 coupon_pending,
+// kFailedEventNotFound → 404 failed_event_not_found.
+HttpOutcome OutcomeOf(OperatorStatus status);
+
 // The reason phrase of an HTTP status line.
 std::string_view ReasonPhrase(int http);
 
@@ -65,5 +71,7 @@ std::string_view ReasonPhrase(int http);
 void SetError(Reply& reply, Refusal refusal, std::string_view detail, bool with_status = false);
 // The same for a failed Status (never ok).
 void SetError(Reply& reply, const Status& status, bool with_status = false);
+// The same for an operator call's refusal (never kDone).
+void SetError(Reply& reply, OperatorStatus status, std::string_view detail);
 
 }  // namespace firstcome::http

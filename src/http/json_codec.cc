@@ -269,6 +269,49 @@ Result<Event> ParseCreateEvent(std::string_view body) {
   return e;
 }
 
+Result<EventPatch> ParseEventPatch(std::string_view body) {
+  json::value root;
+  if (Status s = ParseObject(body, root, {}); !s.ok()) return s;
+  const json::object& o = root.get_object();
+  for (const auto& kv : o) {
+    std::string_view k = kv.key();
+    if (k != "total" && k != "name" && k != "starts_at" && k != "ends_at") {
+      return FieldError(k, "cannot be changed (known: total, name, starts_at, ends_at)");
+    }
+  }
+  EventPatch patch;
+  if (o.contains("total")) {
+    std::int64_t total = 0;
+    if (Status s = ReadInteger(o, "total", 1, kMaxTotal, &total); !s.ok()) return s;
+    patch.total = total;
+  }
+  if (const json::value* name = o.if_contains("name")) {
+    if (!name->is_null() && !name->is_string()) {
+      return WrongType("name", "a string or null", *name);
+    }
+    patch.name = name->is_null() ? std::string() : std::string(name->get_string());
+    if (patch.name->size() > 200) return Status::Invalid("\"name\" must be at most 200 bytes");
+  }
+  for (auto [field, out] :
+       {std::pair{"starts_at", &patch.starts_at}, std::pair{"ends_at", &patch.ends_at}}) {
+    if (!o.contains(field)) continue;
+    std::optional<UnixMillis> t;
+    if (Status s = ReadTime(o, field, &t); !s.ok()) return s;
+    *out = t;
+  }
+  return patch;
+}
+
+Status ParseEmptyBody(std::string_view body) {
+  if (body.empty()) return Status::Ok();
+  json::value root;
+  if (Status s = ParseObject(body, root, {}); !s.ok()) return s;
+  if (!root.get_object().empty()) {
+    return Status::Invalid("this call takes no input: send an empty body or {}");
+  }
+  return Status::Ok();
+}
+
 Status ParseIssueBody(std::string_view body, std::string* user_id, bool user_id_required) {
   user_id->clear();
   if (body.empty() && !user_id_required) return Status::Ok();
@@ -388,6 +431,63 @@ void AppendUserCoupons(std::string& out, std::string_view event_id, std::string_
   AppendJsonString(out, user_id);
   out += ",\"coupons\":";
   AppendCoupons(out, coupons);
+  out += '}';
+}
+
+void AppendRevoked(std::string& out, const RevokeAnswer& a) {
+  out += "{\"revoked\":{\"seq\":";
+  AppendInt(out, a.seq);
+  out += ",\"user_id\":";
+  AppendJsonString(out, a.user_id);
+  out += ",\"coupon_id\":";
+  AppendJsonString(out, a.coupon_id);
+  out += "}}";
+}
+
+void AppendDeleted(std::string& out, const DeleteAnswer& a) {
+  out += "{\"deleted\":";
+  AppendJsonString(out, a.event_id);
+  out += ",\"coupons\":";
+  AppendInt(out, a.coupons);
+  out += '}';
+}
+
+void AppendFailedEvents(std::string& out, std::string_view event_id,
+                        const std::vector<FailedEventView>& failed) {
+  out += "{\"event_id\":";
+  AppendJsonString(out, event_id);
+  out += ",\"failed\":[";
+  for (std::size_t i = 0; i < failed.size(); ++i) {
+    const FailedEventView& f = failed[i];
+    if (i > 0) out += ',';
+    out += "{\"seq\":";
+    AppendInt(out, f.seq);
+    out += ",\"user_id\":";
+    AppendJsonString(out, f.user_id);
+    out += ",\"coupon_id\":";
+    AppendJsonString(out, f.coupon_id);
+    out += ",\"error\":";
+    AppendJsonString(out, f.error);
+    out += ",\"attempts\":";
+    AppendInt(out, f.attempts);
+    out += ",\"next_attempt_at\":";
+    AppendTimeOrNull(out, f.next_attempt_at);
+    out += ",\"dead\":";
+    out += f.dead ? "true" : "false";
+    out += '}';
+  }
+  out += "]}";
+}
+
+void AppendRetryAnswer(std::string& out, const RetryAnswer& a) {
+  out += "{\"seq\":";
+  AppendInt(out, a.seq);
+  out += ",\"persisted\":";
+  out += a.persisted ? "true" : "false";
+  if (!a.persisted) {
+    out += ",\"error\":";
+    AppendJsonString(out, a.error);
+  }
   out += '}';
 }
 

@@ -31,6 +31,10 @@ const char* MethodName(Method m) {
       return "GET";
     case Method::kPost:
       return "POST";
+    case Method::kPatch:
+      return "PATCH";
+    case Method::kDelete:
+      return "DELETE";
     case Method::kOther:
       break;
   }

@@ -35,6 +35,10 @@ inline Method MethodOf(boost::beast::http::verb verb) {
       return Method::kGet;
     case boost::beast::http::verb::post:
       return Method::kPost;
+    case boost::beast::http::verb::patch:
+      return Method::kPatch;
+    case boost::beast::http::verb::delete_:
+      return Method::kDelete;
     default:
       return Method::kOther;
   }

@@ -9,7 +9,9 @@ namespace firstcome::kafka {
 
 namespace {
 
-constexpr std::string_view kRecordVersion = "1";
+constexpr std::string_view kVersion1 = "1";
+constexpr std::string_view kVersion2 = "2";
+constexpr std::size_t kMaxFields = 8;
 
 }  // namespace
 
@@ -21,9 +23,10 @@ std::string EncodeKey(const Issuance& i) {
 }
 
 std::string EncodeValue(const Issuance& i) {
+  const bool v1 = i.incarnation == 0 && i.kind == RecordKind::kIssue;
   std::string v;
-  v.reserve(i.event_id.size() + i.user_id.size() + 48);
-  v += kRecordVersion;
+  v.reserve(i.event_id.size() + i.user_id.size() + 72);
+  v += v1 ? kVersion1 : kVersion2;
   v += '|';
   v += i.event_id;
   v += '|';
@@ -34,22 +37,39 @@ std::string EncodeValue(const Issuance& i) {
   v += std::to_string(i.user_seq);
   v += '|';
   v += std::to_string(i.issued_at);
+  if (!v1) {
+    v += '|';
+    v += std::to_string(i.incarnation);
+    v += i.kind == RecordKind::kRevoke ? "|r" : "|i";
+  }
   return v;
 }
 
 std::optional<Issuance> DecodeValue(std::string_view v) {
-  std::string_view fields[6];
+  std::string_view fields[kMaxFields];
   std::size_t n = 0;
-  while (n < 6) {
+  bool whole = false;  // every field was read (nothing left after the last)
+  while (n < kMaxFields && !whole) {
     std::size_t bar = v.find('|');
     fields[n++] = v.substr(0, bar);
-    if (bar == std::string_view::npos) break;
-    v.remove_prefix(bar + 1);
+    whole = bar == std::string_view::npos;
+    if (!whole) v.remove_prefix(bar + 1);
   }
-  if (n != 6 || fields[0] != kRecordVersion) return std::nullopt;
-  // The last field must not hide further separators.
-  if (fields[5].find('|') != std::string_view::npos) return std::nullopt;
+  const std::size_t expected = fields[0] == kVersion1 ? 6 : fields[0] == kVersion2 ? 8 : 0;
+  if (expected == 0 || n != expected || !whole) return std::nullopt;
   Issuance i;
+  if (expected == 8) {
+    const std::optional<std::int64_t> incarnation = ParseInt64(fields[6]);
+    if (!incarnation || *incarnation < 0) return std::nullopt;
+    i.incarnation = *incarnation;
+    if (fields[7] == "i") {
+      i.kind = RecordKind::kIssue;
+    } else if (fields[7] == "r") {
+      i.kind = RecordKind::kRevoke;
+    } else {
+      return std::nullopt;
+    }
+  }
   i.event_id = std::string(fields[1]);
   i.user_id = std::string(fields[2]);
   if (!IsValidId(i.event_id) || !IsValidId(i.user_id)) return std::nullopt;

@@ -1,7 +1,9 @@
 // SqliteLog (see sqlite_log.h): the embedded Log on one SQLite file.
 //
 // Schema:
-//   records(pos INTEGER PRIMARY KEY, event_id, user_id, seq, user_seq, issued_at)
+//   records(pos INTEGER PRIMARY KEY, event_id, user_id, seq, user_seq, issued_at,
+//           incarnation, kind)  (kind 0 issue, 1 revoke; both columns added to
+//           files made by older versions, where every row is an issue of 0)
 //     pos is the log position: rows are only ever appended in pos order, never
 //     updated or deleted, so positions of committed rows are dense (a rolled
 //     back transaction leaves no gap: SQLite hands out max(pos)+1 again).
@@ -51,13 +53,15 @@ CREATE TABLE IF NOT EXISTS records(
   user_id TEXT NOT NULL,
   seq INTEGER NOT NULL,
   user_seq INTEGER NOT NULL,
-  issued_at INTEGER NOT NULL);
+  issued_at INTEGER NOT NULL,
+  incarnation INTEGER NOT NULL DEFAULT 0,
+  kind INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS cursors(
   grp TEXT PRIMARY KEY,
   pos INTEGER NOT NULL);
 )sql";
 
-constexpr char kRecordColumns[] = "event_id, user_id, seq, user_seq, issued_at";
+constexpr char kRecordColumns[] = "event_id, user_id, seq, user_seq, issued_at, incarnation, kind";
 
 // The log's connections: errors read "sqlite log: ...".
 class Connection : public SqliteConnection {
@@ -104,6 +108,8 @@ Issuance RecordAt(sqlite3_stmt* s, int first) {
   i.seq = sqlite3_column_int64(s, first + 2);
   i.user_seq = static_cast<std::int32_t>(sqlite3_column_int64(s, first + 3));
   i.issued_at = sqlite3_column_int64(s, first + 4);
+  i.incarnation = sqlite3_column_int64(s, first + 5);
+  i.kind = sqlite3_column_int64(s, first + 6) == 1 ? RecordKind::kRevoke : RecordKind::kIssue;
   i.coupon_id = CouponId(i.event_id, i.seq);
   return i;
 }
@@ -267,8 +273,14 @@ class SqliteLog final : public Log {
     if (Status s = db_.Open(options_.path, options_.busy_timeout); !s.ok()) return s;
     if (Status s = db_.Exec("PRAGMA journal_mode=WAL"); !s.ok()) return s;
     if (Status s = db_.Exec(kSchema); !s.ok()) return s;
-    if (Status s = insert_.Prepare(
-            db_, std::string("INSERT INTO records(") + kRecordColumns + ") VALUES(?, ?, ?, ?, ?)");
+    for (const char* column : {"incarnation", "kind"}) {
+      if (Status s = db_.AddColumnIfMissing("records", column, "INTEGER NOT NULL DEFAULT 0");
+          !s.ok()) {
+        return s;
+      }
+    }
+    if (Status s = insert_.Prepare(db_, std::string("INSERT INTO records(") + kRecordColumns +
+                                            ") VALUES(?, ?, ?, ?, ?, ?, ?)");
         !s.ok()) {
       return s;
     }
@@ -411,6 +423,8 @@ class SqliteLog final : public Log {
       sqlite3_bind_int64(s, 3, i.seq);
       sqlite3_bind_int64(s, 4, i.user_seq);
       sqlite3_bind_int64(s, 5, i.issued_at);
+      sqlite3_bind_int64(s, 6, i.incarnation);
+      sqlite3_bind_int64(s, 7, i.kind == RecordKind::kRevoke ? 1 : 0);
       int rc = sqlite3_step(s);
       sqlite3_reset(s);
       if (rc != SQLITE_DONE) {

@@ -3,7 +3,10 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
+
+#include "pipeline/log_replay.h"
 
 namespace firstcome {
 
@@ -76,11 +79,14 @@ std::map<std::int64_t, Issuance> CheckSource(const Event& event, const std::stri
 Result<AuditReport> AuditEvent(const Event& event, Gate* gate, Log& log, Store& store,
                                const AuditOptions& options) {
   AuditReport report;
-  std::vector<Issuance> log_records, store_rows;
-  if (Status s = log.Scan(event.id, [&](const Issuance& i) { log_records.push_back(i); });
-      !s.ok()) {
+  // The log as the consumer reads it: this incarnation's records, issues and
+  // revocations applied in log order (log_replay.h).
+  LogReplay replay(event);
+  if (Status s = log.Scan(event.id, [&](const Issuance& i) { replay.Apply(i); }); !s.ok()) {
     return s;
   }
+  const std::vector<Issuance> log_records = replay.LiveRecords();
+  std::vector<Issuance> store_rows;
   if (Status s = store.ScanCoupons(event.id, [&](const Issuance& i) { store_rows.push_back(i); });
       !s.ok()) {
     return s;
@@ -92,10 +98,18 @@ Result<AuditReport> AuditEvent(const Event& event, Gate* gate, Log& log, Store& 
     failed_by_seq[f.issuance.seq] = &f;
     (f.dead ? report.dead : report.failed) += 1;
   }
-  report.log_records = static_cast<std::int64_t>(log_records.size());
+  report.log_records = replay.records();
+  report.log_revocations = replay.revocations();
   report.store_rows = static_cast<std::int64_t>(store_rows.size());
 
   auto& diff = report.differences;
+  {
+    Findings twice(diff, "log seqs given to two users");
+    for (const auto& [holder, other] : replay.conflicts()) {
+      twice.Add("log: seq " + std::to_string(other.seq) + " given to both " + holder.user_id +
+                " and " + other.user_id);
+    }
+  }
   auto logged = CheckSource(event, "log", log_records, diff);
   auto stored = CheckSource(event, "store", store_rows, diff);
 
@@ -134,6 +148,7 @@ Result<AuditReport> AuditEvent(const Event& event, Gate* gate, Log& log, Store& 
 
   bool rebuild_gate = false;
   std::vector<Issuance> to_log;
+  std::vector<std::pair<std::string, std::int64_t>> to_release;  // (user, seq)
   if (gate != nullptr && options.gate_is_shared) {
     auto snap = gate->Snapshot(event);
     if (!snap.ok()) return snap.status();
@@ -159,17 +174,24 @@ Result<AuditReport> AuditEvent(const Event& event, Gate* gate, Log& log, Store& 
       rebuild_gate = true;
     }
     Findings only_gate(diff, "admitted by the gate but not in the log");
+    Findings revoked(diff, "revoked in the log but still held by the gate");
     Findings lost(diff, "unknown to the gate");
     for (const auto& [seq, user] : held) {
       auto k = known.find(seq);
-      if (k == known.end()) {
+      if (k == known.end() && replay.RevokedLast(seq, user)) {
+        // A revocation whose last step (freeing the seq in the gate) failed.
+        revoked.Add("seq " + std::to_string(seq) + " (user " + user +
+                    "): revoked in the log, still held by the gate");
+        to_release.emplace_back(user, seq);
+      } else if (k == known.end()) {
         only_gate.Add("seq " + std::to_string(seq) + " (user " + user +
                       "): admitted by the gate, not in the log");
         Issuance i{.event_id = event.id,
                    .user_id = user,
                    .seq = seq,
                    .coupon_id = CouponId(event.id, seq),
-                   .issued_at = NowMillis()};
+                   .issued_at = NowMillis(),
+                   .incarnation = event.incarnation};
         to_log.push_back(std::move(i));
       } else if (k->second.user_id != user) {
         diff.push_back("seq " + std::to_string(seq) + ": the gate says user " + user +
@@ -190,6 +212,22 @@ Result<AuditReport> AuditEvent(const Event& event, Gate* gate, Log& log, Store& 
   }
 
   if (!options.repair) return report;
+
+  for (const auto& [user, seq] : to_release) {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Status> released;
+    gate->Release(event, user, seq, [&](Status s) {
+      std::lock_guard lock(mu);
+      released = std::move(s);
+      cv.notify_one();
+    });
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return released.has_value(); });
+    if (!released->ok()) return *released;
+    report.repairs.push_back("seq " + std::to_string(seq) + " (user " + user +
+                             "): freed in the gate (it was revoked)");
+  }
 
   // Gate-only admissions: user_seq is derived from the user's other coupons.
   for (Issuance& i : to_log) {
@@ -240,7 +278,9 @@ std::string AuditReport::ToText(const Event& event) const {
   std::string out = "audit of event " + event.id + " (total " + std::to_string(event.total) +
                     ", per_user " + std::to_string(event.per_user) + ")\n";
   if (gate_admitted >= 0) out += "  gate:  " + std::to_string(gate_admitted) + " admitted\n";
-  out += "  log:   " + std::to_string(log_records) + " records\n";
+  out += "  log:   " + std::to_string(log_records) + " records";
+  if (log_revocations > 0) out += " (" + std::to_string(log_revocations) + " revocations)";
+  out += "\n";
   out += "  store: " + std::to_string(store_rows) + " persisted, " + std::to_string(failed) +
          " failed, " + std::to_string(dead) + " dead\n";
   for (const auto& n : notes) out += "  note: " + n + "\n";

@@ -1,12 +1,16 @@
 // Audit: compares what the gate, the log and the store know of one event and
 // reports every difference: admitted but never logged, logged but never
 // persisted, persisted twice or past the total, users over their limit, a gate
-// that lost state. With repair it mends what can be mended safely:
+// that lost state. The log counts as the consumer reads it: records of the
+// event's current incarnation, revocations applied in log order (LogReplay).
+// With repair it mends what can be mended safely:
 //   - records in the log (or admitted by the gate) but not in the store are
 //     persisted (refused ones go to the failed-event table for the retry job);
 //   - gate admissions missing from the log are appended to the log;
 //   - a gate that lost entries is rebuilt from the union of log and store, so
-//     no seq that was ever handed out is handed out again.
+//     no seq that was ever handed out is handed out again;
+//   - a seq the log says was revoked but the gate still holds for that user
+//     (the revocation's last step failed) is freed in the gate.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +32,8 @@ struct AuditOptions {
 
 struct AuditReport {
   std::int64_t gate_admitted = -1;  // -1: not compared
-  std::int64_t log_records = 0;
+  std::int64_t log_records = 0;     // of this incarnation, revocations included
+  std::int64_t log_revocations = 0;
   std::int64_t store_rows = 0;
   std::int64_t failed = 0;
   std::int64_t dead = 0;

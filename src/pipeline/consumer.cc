@@ -106,6 +106,21 @@ Result<std::size_t> Consumer::RunOnce() {
   Throttle(batch.size());
 
   phase = std::chrono::steady_clock::now();
+  // Revocations first: the store then ignores every copy of a revoked
+  // issuance, whether it comes before, in or after this batch, and a new
+  // holder's issuance of a revoked seq does not collide with the old row.
+  std::vector<Issuance> revocations;
+  if (std::any_of(batch.begin(), batch.end(),
+                  [](const Issuance& i) { return i.kind == RecordKind::kRevoke; })) {
+    auto revoked = std::stable_partition(
+        batch.begin(), batch.end(), [](const Issuance& i) { return i.kind == RecordKind::kIssue; });
+    revocations.assign(std::make_move_iterator(revoked), std::make_move_iterator(batch.end()));
+    batch.erase(revoked, batch.end());
+    if (Status s = store_.ApplyRevocations(revocations); !s.ok()) {
+      RestartFromCommitted();
+      return s;
+    }
+  }
   auto outcome = store_.InsertCoupons(batch);
   if (!outcome.ok()) {
     RestartFromCommitted();
@@ -132,9 +147,11 @@ Result<std::size_t> Consumer::RunOnce() {
   }
   stats_.rows_inserted += outcome->inserted;
   stats_.duplicates += outcome->duplicates;
+  stats_.ignored += outcome->ignored;
+  stats_.revocations += static_cast<std::int64_t>(revocations.size());
   stats_.failed += static_cast<std::int64_t>(outcome->failed.size());
   stats_.batches += 1;
-  return batch.size();
+  return batch.size() + revocations.size();
 }
 
 void Consumer::Loop() {
@@ -185,6 +202,11 @@ void Consumer::WriteMetrics(MetricsWriter& out) const {
               "Records the store already had (redeliveries), counted as done.", n(s.duplicates));
   out.Counter("firstcome_consumer_failed_total",
               "Records the store refused, queued in failed_events for the retry job.", n(s.failed));
+  out.Counter("firstcome_consumer_ignored_total",
+              "Records dropped because their event was deleted or their coupon revoked.",
+              n(s.ignored));
+  out.Counter("firstcome_consumer_revocations_total",
+              "Revocation records the consumer applied to the store.", n(s.revocations));
   out.Gauge("firstcome_consumer_lag", "Records durable in the log not yet committed (-1: unknown).",
             n(s.lag));
   out.Gauge("firstcome_consumer_paused", "1 while the store is unavailable and the consumer waits.",

@@ -1,6 +1,9 @@
 // Consumer: moves issuances from the Log into the Store, in batches, at a
 // bounded rate — the reason the log exists is that a burst at the API never
-// becomes a burst at the database.
+// becomes a burst at the database. Revocation records of a batch are applied
+// before its issuances (the store then ignores the revoked ones, see
+// Store::ApplyRevocations), and records of a deleted event are ignored by
+// the store.
 //
 // Invariants: the reader's position is committed only after the store has
 // committed the batch (or recorded its refused records as failed events), so a
@@ -45,6 +48,8 @@ struct ConsumerStats {
   std::atomic<std::int64_t> rows_inserted{0};
   std::atomic<std::int64_t> duplicates{0};
   std::atomic<std::int64_t> failed{0};
+  std::atomic<std::int64_t> ignored{0};      // deleted event or revoked coupon
+  std::atomic<std::int64_t> revocations{0};  // revocation records applied
   std::atomic<std::int64_t> batches{0};
   std::atomic<std::int64_t> store_outages{0};
   std::atomic<std::int64_t> lag{-1};

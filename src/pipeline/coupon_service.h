@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,7 +23,7 @@ struct EventView {
   std::int64_t persisted = 0;
   std::int64_t failed = 0;
   std::int64_t dead = 0;
-  std::string state;  // scheduled | open | sold_out | ended
+  std::string state;  // scheduled | open | sold_out | ended | closed
 };
 
 struct CouponView {
@@ -43,6 +44,62 @@ struct IssueAnswer {
   std::string detail;               // human text for kNotOpen / kUnavailable
 };
 
+// What an operator asks to change of an event (PATCH): unset fields stay.
+struct EventPatch {
+  std::optional<std::int64_t> total;
+  std::optional<std::string> name;
+  // Set: the new time, or nullopt inside to clear it.
+  std::optional<std::optional<UnixMillis>> starts_at;
+  std::optional<std::optional<UnixMillis>> ends_at;
+};
+
+// Answers of operator calls that are refusals of the request, not errors of
+// the service (errors.h maps each to its HTTP status and code).
+enum class OperatorStatus {
+  kDone,
+  kTotalBelowIssued,     // the new total is below what is admitted or held
+  kCouponNotFound,       // nobody holds that seq
+  kCouponPending,        // held, but not in the store yet: try again shortly
+  kFailedEventNotFound,  // no failed event for that seq
+};
+
+struct UpdateAnswer {
+  OperatorStatus status = OperatorStatus::kDone;
+  std::string detail;
+  EventView view;  // kDone
+};
+
+struct RevokeAnswer {
+  OperatorStatus status = OperatorStatus::kDone;
+  std::string detail;
+  std::int64_t seq = 0;  // kDone: what was revoked
+  std::string user_id;
+  std::string coupon_id;
+};
+
+struct DeleteAnswer {
+  std::string event_id;
+  std::int64_t coupons = 0;  // coupon rows deleted with it
+};
+
+struct FailedEventView {
+  std::int64_t seq = 0;
+  std::string user_id;
+  std::string coupon_id;
+  std::string error;
+  std::int32_t attempts = 0;
+  UnixMillis next_attempt_at = 0;
+  bool dead = false;
+};
+
+struct RetryAnswer {
+  OperatorStatus status = OperatorStatus::kDone;
+  std::string detail;
+  std::int64_t seq = 0;
+  bool persisted = false;
+  std::string error;  // when not persisted: why
+};
+
 class CouponService {
  public:
   using IssueCallback = std::function<void(Result<IssueAnswer>)>;
@@ -56,6 +113,16 @@ class CouponService {
   virtual Result<std::vector<EventView>> ListEvents() = 0;
   virtual Result<std::vector<CouponView>> CouponsOfUser(std::string_view event_id,
                                                         std::string_view user_id) = 0;
+
+  // Operator calls (docs/api.md, "Operators"); blocking. Errors as above; a
+  // refusal of the request itself is the answer's OperatorStatus.
+  virtual Result<EventView> CloseEvent(std::string_view event_id) = 0;
+  virtual Result<EventView> OpenEvent(std::string_view event_id) = 0;
+  virtual Result<UpdateAnswer> UpdateEvent(std::string_view event_id, const EventPatch& patch) = 0;
+  virtual Result<RevokeAnswer> RevokeCoupon(std::string_view event_id, std::int64_t seq) = 0;
+  virtual Result<DeleteAnswer> DeleteEvent(std::string_view event_id) = 0;
+  virtual Result<std::vector<FailedEventView>> FailedEvents(std::string_view event_id) = 0;
+  virtual Result<RetryAnswer> RetryFailedEvent(std::string_view event_id, std::int64_t seq) = 0;
 
   // Hot path, asynchronous: `done` runs exactly once, possibly inline, possibly
   // on another thread. Errors: kNotFound (unknown event), kInvalid (bad user id).

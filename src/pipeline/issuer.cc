@@ -24,8 +24,13 @@ const char* StateName(CouponState s) {
 
 }  // namespace
 
-Issuer::Issuer(IssuerParts parts, ResenderOptions resend, IssuerLimits limits)
-    : parts_(parts), limits_(limits) {
+Issuer::Issuer(IssuerParts parts, ResenderOptions resend, IssuerLimits limits,
+               LifecycleOptions lifecycle)
+    : parts_(parts),
+      limits_(limits),
+      lifecycle_(
+          {.catalog = parts.catalog, .store = parts.store, .gate = parts.gate, .log = parts.log},
+          lifecycle, [this](const Event& event) { return ViewOf(event); }) {
   if (parts_.log != nullptr) resender_ = std::make_unique<Resender>(*parts_.log, resend);
 }
 
@@ -61,6 +66,9 @@ Result<EventView> Issuer::ViewOf(const Event& event) const {
       break;
     case EventPhase::kOpen:
       view.state = view.remaining == 0 ? "sold_out" : "open";
+      break;
+    case EventPhase::kClosed:
+      view.state = "closed";
       break;
   }
   return view;
@@ -134,8 +142,18 @@ void Issuer::Issue(std::string_view event_id, std::string_view user_id, IssueCal
     a.status = IssueStatus::kNotOpen;
     a.event_id = event_id;
     a.user_id = user_id;
-    a.detail = phase == EventPhase::kScheduled ? "opens at " + FormatRfc3339(*event->starts_at)
-                                               : "ended at " + FormatRfc3339(*event->ends_at);
+    switch (phase) {
+      case EventPhase::kScheduled:
+        a.detail = "opens at " + FormatRfc3339(*event->starts_at);
+        break;
+      case EventPhase::kEnded:
+        a.detail = "ended at " + FormatRfc3339(*event->ends_at);
+        break;
+      case EventPhase::kClosed:
+      case EventPhase::kOpen:
+        a.detail = "closed by an operator";
+        break;
+    }
     return done(std::move(a));
   }
   if (in_flight_.load(std::memory_order_relaxed) >= limits_.max_in_flight) {
@@ -169,6 +187,9 @@ void Issuer::OnAdmitted(std::shared_ptr<const Event> event, std::string user_id,
         answer.coupons.push_back(CouponView{CouponId(event->id, seq), seq, ""});
       }
       return done(std::move(answer));
+    case AdmitVerdict::kGone:
+      // This process's catalog has not seen the deletion yet; the gate has.
+      return done(Status::NotFound("no event with id " + event->id + " (deleted)"));
     case AdmitVerdict::kAdmitted:
       break;
   }
@@ -177,7 +198,8 @@ void Issuer::OnAdmitted(std::shared_ptr<const Event> event, std::string user_id,
                     .seq = admission.seq,
                     .user_seq = admission.user_seq,
                     .coupon_id = CouponId(event->id, admission.seq),
-                    .issued_at = NowMillis()};
+                    .issued_at = NowMillis(),
+                    .incarnation = event->incarnation};
   in_flight_.fetch_add(1, std::memory_order_relaxed);
   parts_.log->Append(issuance, [this, event = std::move(event), issuance,
                                 done = std::move(done)](AppendResult appended) mutable {
@@ -218,6 +240,34 @@ void Issuer::OnAdmitted(std::shared_ptr<const Event> event, std::string user_id,
                            "could not be made durable: " + detail));
         });
   });
+}
+
+Result<EventView> Issuer::CloseEvent(std::string_view event_id) {
+  return lifecycle_.SetClosed(event_id, true);
+}
+
+Result<EventView> Issuer::OpenEvent(std::string_view event_id) {
+  return lifecycle_.SetClosed(event_id, false);
+}
+
+Result<UpdateAnswer> Issuer::UpdateEvent(std::string_view event_id, const EventPatch& patch) {
+  return lifecycle_.Update(event_id, patch);
+}
+
+Result<RevokeAnswer> Issuer::RevokeCoupon(std::string_view event_id, std::int64_t seq) {
+  return lifecycle_.Revoke(event_id, seq);
+}
+
+Result<DeleteAnswer> Issuer::DeleteEvent(std::string_view event_id) {
+  return lifecycle_.Delete(event_id);
+}
+
+Result<std::vector<FailedEventView>> Issuer::FailedEvents(std::string_view event_id) {
+  return lifecycle_.Failed(event_id);
+}
+
+Result<RetryAnswer> Issuer::RetryFailedEvent(std::string_view event_id, std::int64_t seq) {
+  return lifecycle_.RetryFailed(event_id, seq);
 }
 
 Status Issuer::Health() {

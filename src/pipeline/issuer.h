@@ -22,6 +22,7 @@
 #include "log/log.h"
 #include "pipeline/coupon_service.h"
 #include "pipeline/event_catalog.h"
+#include "pipeline/event_lifecycle.h"
 #include "pipeline/resender.h"
 #include "store/store.h"
 
@@ -43,7 +44,8 @@ struct IssuerLimits {
 
 class Issuer final : public CouponService, public MetricsSource {
  public:
-  explicit Issuer(IssuerParts parts, ResenderOptions resend = {}, IssuerLimits limits = {});
+  explicit Issuer(IssuerParts parts, ResenderOptions resend = {}, IssuerLimits limits = {},
+                  LifecycleOptions lifecycle = {});
 
   Result<EventView> CreateEvent(const Event& event) override;
   Result<EventView> GetEvent(std::string_view event_id) override;
@@ -52,6 +54,15 @@ class Issuer final : public CouponService, public MetricsSource {
                                                 std::string_view user_id) override;
   void Issue(std::string_view event_id, std::string_view user_id, IssueCallback done) override;
   Status Health() override;
+
+  // Operator calls: EventLifecycle's (event_lifecycle.h).
+  Result<EventView> CloseEvent(std::string_view event_id) override;
+  Result<EventView> OpenEvent(std::string_view event_id) override;
+  Result<UpdateAnswer> UpdateEvent(std::string_view event_id, const EventPatch& patch) override;
+  Result<RevokeAnswer> RevokeCoupon(std::string_view event_id, std::int64_t seq) override;
+  Result<DeleteAnswer> DeleteEvent(std::string_view event_id) override;
+  Result<std::vector<FailedEventView>> FailedEvents(std::string_view event_id) override;
+  Result<RetryAnswer> RetryFailedEvent(std::string_view event_id, std::int64_t seq) override;
   // Issuing figures (in flight, log failures, resends, log lag). The
   // per-event gauges are EventMetrics' (event_metrics.h).
   void WriteMetrics(MetricsWriter& out) const override;
@@ -73,6 +84,7 @@ class Issuer final : public CouponService, public MetricsSource {
   std::atomic<std::int64_t> log_failures_{0};
   std::atomic<std::int64_t> released_{0};
   std::unique_ptr<Resender> resender_;  // when this process issues
+  EventLifecycle lifecycle_;
 };
 
 }  // namespace firstcome

@@ -36,36 +36,52 @@ void RetryJob::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-UnixMillis RetryJob::NextAttemptAt(UnixMillis now, int attempts) const {
-  auto delay = options_.first_delay.count();
-  for (int i = 1; i < attempts && delay < options_.max_delay.count(); ++i) delay *= 2;
-  return now + std::min<std::int64_t>(delay, options_.max_delay.count());
+namespace {
+
+UnixMillis NextAttemptAt(const RetryOptions& options, UnixMillis now, int attempts) {
+  auto delay = options.first_delay.count();
+  for (int i = 1; i < attempts && delay < options.max_delay.count(); ++i) delay *= 2;
+  return now + std::min<std::int64_t>(delay, options.max_delay.count());
 }
 
-Status RetryJob::Attempt(const FailedEvent& failed, UnixMillis now, RetryRound& round) {
-  auto outcome = store_.InsertCoupons(std::span<const Issuance>(&failed.issuance, 1));
+}  // namespace
+
+Result<RetryAttempt> AttemptFailedEvent(Store& store, const RetryOptions& options,
+                                        const FailedEvent& failed, UnixMillis now) {
+  RetryAttempt result;
+  auto outcome = store.InsertCoupons(std::span<const Issuance>(&failed.issuance, 1));
   if (!outcome.ok()) return outcome.status();
   if (outcome->failed.empty()) {
-    if (Status s = store_.ResolveFailure(failed.id); !s.ok()) return s;
-    ++round.resolved;
-    return Status::Ok();
+    if (Status s = store.ResolveFailure(failed.id); !s.ok()) return s;
+    result.ignored = outcome->ignored > 0;
+    result.persisted = !result.ignored;
+    return result;
   }
   const int attempts = failed.attempts + 1;
-  const bool dead = failed.dead || attempts >= options_.max_attempts;
-  const std::string& error = outcome->failed.front().error;
-  if (Status s = store_.RescheduleFailure(failed.id, error, NextAttemptAt(now, attempts), dead);
+  result.dead = failed.dead || attempts >= options.max_attempts;
+  result.error = outcome->failed.front().error;
+  if (Status s = store.RescheduleFailure(failed.id, result.error,
+                                         NextAttemptAt(options, now, attempts), result.dead);
       !s.ok()) {
     return s;
   }
-  if (!dead) {
-    ++round.rescheduled;
-    return Status::Ok();
-  }
-  ++round.dead;
-  if (!failed.dead) {
+  if (result.dead && !failed.dead) {
     spdlog::error("retry job: {} seq {} user {} marked dead after {} attempts: {}",
                   failed.issuance.event_id, failed.issuance.seq, failed.issuance.user_id, attempts,
-                  error);
+                  result.error);
+  }
+  return result;
+}
+
+Status RetryJob::Attempt(const FailedEvent& failed, UnixMillis now, RetryRound& round) {
+  auto attempt = AttemptFailedEvent(store_, options_, failed, now);
+  if (!attempt.ok()) return attempt.status();
+  if (attempt->persisted || attempt->ignored) {
+    ++round.resolved;
+  } else if (attempt->dead) {
+    ++round.dead;
+  } else {
+    ++round.rescheduled;
   }
   return Status::Ok();
 }

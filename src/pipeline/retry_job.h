@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "core/metrics.h"
@@ -23,6 +24,21 @@ struct RetryOptions {
   int max_attempts = 10;
   std::size_t batch = 500;
 };
+
+// What one attempt at a failed event did.
+struct RetryAttempt {
+  bool persisted = false;  // in the store now (or it already was)
+  bool ignored = false;    // revoked, or its event deleted: the failed event is gone
+  bool dead = false;       // still failing and out of attempts (or was dead already)
+  std::string error;       // when still failing: the store's reason
+};
+
+// One attempt at `failed`: inserts its record, then resolves the failed event
+// (persisted or ignored) or reschedules it with backoff, marking it dead once
+// it reached options.max_attempts. Used by the retry job and by an operator's
+// "retry now". Errors: the store is unavailable (nothing changed).
+Result<RetryAttempt> AttemptFailedEvent(Store& store, const RetryOptions& options,
+                                        const FailedEvent& failed, UnixMillis now);
 
 struct RetryRound {
   std::int64_t resolved = 0;     // persisted (or found already persisted)
@@ -51,9 +67,7 @@ class RetryJob final : public MetricsSource {
   void WriteMetrics(MetricsWriter& out) const override;
 
  private:
-  UnixMillis NextAttemptAt(UnixMillis now, int attempts) const;
-  // Inserts one failed event; resolves it or reschedules it (dead when
-  // `attempts` reached the limit). Errors: the store is unavailable.
+  // AttemptFailedEvent, counted in `round`.
   Status Attempt(const FailedEvent& failed, UnixMillis now, RetryRound& round);
 
   Store& store_;

@@ -25,6 +25,21 @@ Status SqliteConnection::Exec(const char* sql) {
   return Status::Ok();
 }
 
+Status SqliteConnection::AddColumnIfMissing(const std::string& table, const std::string& column,
+                                            const std::string& declaration) {
+  sqlite3_stmt* stmt = nullptr;
+  const std::string info = "SELECT 1 FROM pragma_table_info('" + table + "') WHERE name = ?";
+  int rc = sqlite3_prepare_v2(db_, info.c_str(), -1, &stmt, nullptr);
+  if (rc != SQLITE_OK) return Error("table info of " + table, rc);
+  sqlite3_bind_text(stmt, 1, column.data(), static_cast<int>(column.size()), SQLITE_TRANSIENT);
+  rc = sqlite3_step(stmt);
+  sqlite3_finalize(stmt);
+  if (rc == SQLITE_ROW) return Status::Ok();
+  if (rc != SQLITE_DONE) return Error("table info of " + table, rc);
+  const std::string alter = "ALTER TABLE " + table + " ADD COLUMN " + column + " " + declaration;
+  return Exec(alter.c_str());
+}
+
 Status SqliteConnection::Error(const std::string& what, int rc) const {
   std::string detail = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
   return Status::Unavailable(owner_ + ": " + what + ": " + detail + " (" + std::to_string(rc) +

@@ -29,6 +29,10 @@ class SqliteConnection {
   sqlite3* get() const { return db_; }
   Status Exec(const char* sql);
   Status Error(const std::string& what, int rc) const;
+  // Migration of a table made by an older version: adds `column` with its
+  // declaration (e.g. "INTEGER NOT NULL DEFAULT 0") unless the table has it.
+  Status AddColumnIfMissing(const std::string& table, const std::string& column,
+                            const std::string& declaration);
   bool InTransaction() const { return !sqlite3_get_autocommit(db_); }
   // Rolls back the open transaction, if any (after a failed statement SQLite
   // may already have rolled it back by itself).

@@ -109,6 +109,26 @@ class MysqlConnection {
   bool record_error_ = false;
 };
 
+// Rolls the transaction back unless it was committed. A broken connection is
+// left alone: the server rolls back when the session ends.
+class TransactionGuard {
+ public:
+  explicit TransactionGuard(MysqlConnection& conn) : conn_(conn) {}
+  ~TransactionGuard() {
+    // Best effort: a rollback that fails on the connection marks it broken,
+    // the pool drops it and the server rolls back when the session ends.
+    if (!done_ && !conn_.broken()) (void)conn_.Rollback();
+  }
+  Status Commit() {
+    done_ = true;
+    return conn_.Commit();
+  }
+
+ private:
+  MysqlConnection& conn_;
+  bool done_ = false;
+};
+
 // A fixed number of connection slots, opened lazily. Acquire waits at most the
 // endpoint's timeout for a free slot. Thread-safe: Acquire and the Leases'
 // release may run concurrently on any threads (under mu_).

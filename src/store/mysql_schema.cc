@@ -8,7 +8,7 @@ constexpr std::size_t kMaxErrorBytes = 2000;
 
 }  // namespace
 
-const std::array<const char*, 3> kSchema = {
+const std::array<const char*, 5> kSchema = {
     "CREATE TABLE IF NOT EXISTS events ("
     " id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
     " name VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,"
@@ -17,6 +17,9 @@ const std::array<const char*, 3> kSchema = {
     " starts_at BIGINT NULL,"
     " ends_at BIGINT NULL,"
     " created_at BIGINT NOT NULL,"
+    " closed TINYINT NOT NULL DEFAULT 0,"
+    " incarnation BIGINT NOT NULL DEFAULT 0,"
+    " version BIGINT NOT NULL DEFAULT 1,"
     " PRIMARY KEY (id)"
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
     // The primary key is the UNIQUE(event_id, seq) of the contract; being the
@@ -46,12 +49,60 @@ const std::array<const char*, 3> kSchema = {
     " dead TINYINT NOT NULL DEFAULT 0,"
     " created_at BIGINT NOT NULL,"
     " updated_at BIGINT NOT NULL,"
+    " incarnation BIGINT NOT NULL DEFAULT 0,"
     " PRIMARY KEY (id),"
     " UNIQUE KEY failed_events_seq (event_id, seq),"
     " KEY failed_events_due (dead, next_attempt_at),"
     " KEY failed_events_user (event_id, user_id)"
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS revocations ("
+    " event_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " seq BIGINT NOT NULL,"
+    " user_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+    " user_seq INT NOT NULL,"
+    " issued_at BIGINT NOT NULL,"
+    " revoked_at BIGINT NOT NULL,"
+    " PRIMARY KEY (event_id, seq, user_id, user_seq, issued_at)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+    "CREATE TABLE IF NOT EXISTS events_generation ("
+    " one TINYINT NOT NULL,"
+    " generation BIGINT NOT NULL,"
+    " PRIMARY KEY (one)"
+    ") ENGINE=InnoDB",
 };
+
+Status MigrateSchema(MysqlConnection& c) {
+  for (const char* ddl : kSchema) {
+    if (Status s = c.Exec(ddl); !s.ok()) return s;
+  }
+  // Tables made before events could be closed, changed or deleted.
+  struct Column {
+    const char* table;
+    const char* name;
+    const char* declaration;
+  };
+  static constexpr Column kAdded[] = {
+      {"events", "closed", "TINYINT NOT NULL DEFAULT 0"},
+      {"events", "incarnation", "BIGINT NOT NULL DEFAULT 0"},
+      {"events", "version", "BIGINT NOT NULL DEFAULT 1"},
+      {"failed_events", "incarnation", "BIGINT NOT NULL DEFAULT 0"},
+  };
+  static constexpr ColumnType kCount[] = {ColumnType::kInt};
+  for (const Column& col : kAdded) {
+    Params p;
+    p.Str(col.table).Str(col.name);
+    auto found = c.Query(
+        "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND "
+        "TABLE_NAME = ? AND COLUMN_NAME = ?",
+        p, kCount);
+    if (!found.ok()) return found.status();
+    if (found->front()[0].i > 0) continue;
+    const std::string alter =
+        std::string("ALTER TABLE ") + col.table + " ADD COLUMN " + col.name + " " + col.declaration;
+    if (Status s = c.Exec(alter); !s.ok()) return s;
+  }
+  return c.Exec("INSERT IGNORE INTO events_generation (one, generation) VALUES (1, 0)");
+}
 
 std::string InsertSql(std::size_t rows) {
   std::string sql =
@@ -72,6 +123,9 @@ Event EventFromRow(const Row& r) {
   if (!r[4].null) e.starts_at = r[4].i;
   if (!r[5].null) e.ends_at = r[5].i;
   e.created_at = r[6].i;
+  e.closed = r[7].i != 0;
+  e.incarnation = r[8].i;
+  e.version = r[9].i;
   return e;
 }
 
@@ -88,6 +142,7 @@ FailedEvent FailedFromRow(const Row& r) {
   f.attempts = static_cast<std::int32_t>(r[8].i);
   f.next_attempt_at = r[9].i;
   f.dead = r[10].i != 0;
+  f.issuance.incarnation = r[11].i;
   return f;
 }
 

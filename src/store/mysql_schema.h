@@ -3,9 +3,11 @@
 // between rows and Event / FailedEvent / Issuance values. Internal to
 // src/store: only the MySQL store's files include it.
 //
-// Schema (same logical schema as SqliteStore): events, coupons keyed by
-// (event_id, seq) with UNIQUE(event_id, user_id, user_seq), and failed_events
-// with UNIQUE(event_id, seq). Ids are ASCII (core/event.h), so they are stored
+// Schema (same logical schema as SqliteStore): events (closed, incarnation,
+// version beside the definition), coupons keyed by (event_id, seq) with
+// UNIQUE(event_id, user_id, user_seq), failed_events with UNIQUE(event_id,
+// seq), revocations keyed by the whole revoked record, and events_generation
+// (one row, raised with every change to events). Ids are ASCII (core/event.h), so they are stored
 // as ascii_bin: one byte per character, binary comparison like SQLite's.
 // Times are Unix milliseconds in BIGINT columns.
 //
@@ -27,21 +29,25 @@
 namespace firstcome::mysql {
 
 // CREATE TABLE IF NOT EXISTS of every table, in order (idempotent).
-extern const std::array<const char*, 3> kSchema;
+extern const std::array<const char*, 5> kSchema;
+
+// Creates every table (kSchema), adds the columns older versions did not have
+// and the generation row.
+Status MigrateSchema(MysqlConnection& c);
 
 inline const std::string kEventColumns =
-    "id, name, total, per_user, starts_at, ends_at, created_at";
-inline constexpr ColumnType kEventTypes[] = {ColumnType::kStr, ColumnType::kStr, ColumnType::kInt,
-                                             ColumnType::kInt, ColumnType::kInt, ColumnType::kInt,
-                                             ColumnType::kInt};
+    "id, name, total, per_user, starts_at, ends_at, created_at, closed, incarnation, version";
+inline constexpr ColumnType kEventTypes[] = {
+    ColumnType::kStr, ColumnType::kStr, ColumnType::kInt, ColumnType::kInt, ColumnType::kInt,
+    ColumnType::kInt, ColumnType::kInt, ColumnType::kInt, ColumnType::kInt, ColumnType::kInt};
 
 inline const std::string kFailedColumns =
     "id, event_id, user_id, seq, user_seq, coupon_id, issued_at, error, attempts, "
-    "next_attempt_at, dead";
+    "next_attempt_at, dead, incarnation";
 inline constexpr ColumnType kFailedTypes[] = {ColumnType::kInt, ColumnType::kStr, ColumnType::kStr,
                                               ColumnType::kInt, ColumnType::kInt, ColumnType::kStr,
                                               ColumnType::kInt, ColumnType::kStr, ColumnType::kInt,
-                                              ColumnType::kInt, ColumnType::kInt};
+                                              ColumnType::kInt, ColumnType::kInt, ColumnType::kInt};
 
 Event EventFromRow(const Row& r);
 FailedEvent FailedFromRow(const Row& r);

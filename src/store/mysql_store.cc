@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "store/mysql_connection.h"
+#include "store/mysql_lifecycle.h"
 #include "store/mysql_schema.h"
 
 namespace firstcome {
@@ -43,6 +44,7 @@ using mysql::MysqlConnection;
 using mysql::MysqlPool;
 using mysql::Params;
 using mysql::Row;
+using mysql::TransactionGuard;
 
 constexpr ColumnType kInt = ColumnType::kInt;
 constexpr ColumnType kStr = ColumnType::kStr;
@@ -53,26 +55,6 @@ constexpr std::array<std::size_t, 5> kInsertRows = {512, 128, 32, 8, 1};
 constexpr std::size_t kScanPage = 2000;
 constexpr std::size_t kMaxDueLimit = 10000;
 
-// Rolls the transaction back unless it was committed. A broken connection is
-// left alone: the server rolls back when the session ends.
-class TransactionGuard {
- public:
-  explicit TransactionGuard(MysqlConnection& conn) : conn_(conn) {}
-  ~TransactionGuard() {
-    // Best effort: a rollback that fails on the connection marks it broken,
-    // the pool drops it and the server rolls back when the session ends.
-    if (!done_ && !conn_.broken()) (void)conn_.Rollback();
-  }
-  Status Commit() {
-    done_ = true;
-    return conn_.Commit();
-  }
-
- private:
-  MysqlConnection& conn_;
-  bool done_ = false;
-};
-
 class MysqlStore final : public Store {
  public:
   MysqlStore(mysql::Endpoint endpoint, int connections) : pool_(std::move(endpoint), connections) {
@@ -82,25 +64,61 @@ class MysqlStore final : public Store {
   Status Migrate() override {
     auto c = pool_.Acquire();
     if (!c.ok()) return c.status();
-    for (const char* ddl : mysql::kSchema) {
-      if (Status s = (*c)->Exec(ddl); !s.ok()) return s;
-    }
-    return Status::Ok();
+    return mysql::MigrateSchema(**c);
   }
 
   Status CreateEvent(const Event& event) override {
     if (Status s = ValidateEvent(event); !s.ok()) return s;
     auto c = pool_.Acquire();
     if (!c.ok()) return c.status();
+    if (Status s = (*c)->Exec("START TRANSACTION"); !s.ok()) return s;
+    TransactionGuard transaction(**c);
     Params p;
     p.Str(event.id).Str(event.name).Int(event.total).Int(event.per_user);
     p.OptionalInt(event.starts_at).OptionalInt(event.ends_at);
     p.Int(event.created_at != 0 ? event.created_at : NowMillis());
-    auto r = (*c)->Execute("INSERT INTO events (" + kEventColumns + ") VALUES (?,?,?,?,?,?,?)", p);
-    if (r.ok()) return Status::Ok();
-    if ((*c)->last_errno() == ER_DUP_ENTRY) return Status::Exists("event " + event.id + " exists");
-    if ((*c)->record_error()) return Status::Invalid(r.status().message());
-    return r.status();
+    p.Int(event.closed ? 1 : 0).Int(event.incarnation).Int(event.version);
+    auto r =
+        (*c)->Execute("INSERT INTO events (" + kEventColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?)", p);
+    if (!r.ok()) {
+      if ((*c)->last_errno() == ER_DUP_ENTRY)
+        return Status::Exists("event " + event.id + " exists");
+      if ((*c)->record_error()) return Status::Invalid(r.status().message());
+      return r.status();
+    }
+    if (Status s = mysql::BumpGeneration(**c); !s.ok()) return s;
+    return transaction.Commit();
+  }
+
+  Result<bool> UpdateEvent(const Event& event, std::int64_t expected_version) override {
+    if (Status s = ValidateEvent(event); !s.ok()) return s;
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    return mysql::UpdateEventRow(**c, event, expected_version);
+  }
+
+  Result<std::int64_t> DeleteEvent(const Event& event) override {
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    return mysql::DeleteEventRows(**c, event);
+  }
+
+  Result<std::int64_t> EventsGeneration() override {
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    return mysql::ReadGeneration(**c);
+  }
+
+  Status ApplyRevocations(std::span<const Issuance> revocations) override {
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    return mysql::ApplyRevocationRows(**c, revocations);
+  }
+
+  Result<std::optional<SeqHolder>> HolderOfSeq(const Event& event, std::int64_t seq) override {
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    return mysql::HolderOfSeqRow(**c, event, seq);
   }
 
   Result<std::optional<Event>> GetEvent(std::string_view id) override {
@@ -136,6 +154,24 @@ class MysqlStore final : public Store {
     MysqlConnection& c = **lease;
     if (Status s = c.Exec("START TRANSACTION"); !s.ok()) return s;
     TransactionGuard transaction(c);
+    // Records of a deleted incarnation or revoked are dropped first (see
+    // mysql_lifecycle.h for why the check holds until the commit).
+    auto ignored = mysql::IgnoredRecords(c, batch);
+    if (!ignored.ok()) return ignored.status();
+    const std::span<const Issuance> whole = batch;
+    std::vector<Issuance> kept;
+    std::vector<std::size_t> origin;  // index in `whole` of each record of `kept`
+    if (std::count(ignored->begin(), ignored->end(), 1) > 0) {
+      for (std::size_t i = 0; i < whole.size(); ++i) {
+        if ((*ignored)[i]) {
+          ++out.ignored;
+        } else {
+          kept.push_back(whole[i]);
+          origin.push_back(i);
+        }
+      }
+      batch = kept;
+    }
     const UnixMillis now = NowMillis();
     std::vector<char> persisted(batch.size(), 0);  // inserted now or already there
 
@@ -163,6 +199,9 @@ class MysqlStore final : public Store {
     }
     if (Status s = ForgetFailures(c, batch, persisted); !s.ok()) return s;
     if (Status s = transaction.Commit(); !s.ok()) return s;
+    if (out.ignored > 0) {
+      for (auto& f : out.failed) f.index = origin[f.index];
+    }
     return out;
   }
 
@@ -265,12 +304,20 @@ class MysqlStore final : public Store {
     p.Str(issuance.event_id).Int(issuance.seq).Str(issuance.user_id).Int(issuance.user_seq);
     p.Str(issuance.coupon_id).Int(issuance.issued_at).Str(text).Int(next_attempt_at);
     p.Int(now).Int(now);
+    p.Int(issuance.incarnation).Str(issuance.event_id).Int(issuance.incarnation);
+    p.Str(issuance.event_id).Int(issuance.seq).Str(issuance.user_id).Int(issuance.user_seq);
+    p.Int(issuance.issued_at);
     // An existing row for the same coupon keeps its schedule, attempts and
-    // dead flag: a redelivered record must not reset the retry backoff.
+    // dead flag: a redelivered record must not reset the retry backoff. One
+    // statement with its checks (the event holds this incarnation, the record
+    // is not revoked), read with shared locks (INSERT ... SELECT).
     auto r = (*c)->Execute(
         "INSERT INTO failed_events (event_id, seq, user_id, user_seq, coupon_id, issued_at, "
-        "error, attempts, next_attempt_at, dead, created_at, updated_at) "
-        "VALUES (?,?,?,?,?,?,?,0,?,0,?,?) "
+        "error, attempts, next_attempt_at, dead, created_at, updated_at, incarnation) "
+        "SELECT ?,?,?,?,?,?,?,0,?,0,?,?,? FROM DUAL "
+        "WHERE EXISTS (SELECT 1 FROM events WHERE id = ? AND incarnation = ?) "
+        "AND NOT EXISTS (SELECT 1 FROM revocations WHERE event_id = ? AND seq = ? AND "
+        "user_id = ? AND user_seq = ? AND issued_at = ?) "
         "ON DUPLICATE KEY UPDATE error = VALUES(error), updated_at = VALUES(updated_at)",
         p);
     if (!r.ok() && (*c)->record_error()) return Status::Invalid(r.status().message());
@@ -316,6 +363,19 @@ class MysqlStore final : public Store {
     if (!r.ok()) return r.status();
     if (*r == 0) return Status::NotFound("failed event " + std::to_string(id) + " not found");
     return Status::Ok();
+  }
+
+  Result<std::optional<FailedEvent>> FailureOfSeq(std::string_view event_id,
+                                                  std::int64_t seq) override {
+    auto c = pool_.Acquire();
+    if (!c.ok()) return c.status();
+    Params p;
+    p.Str(event_id).Int(seq);
+    auto found = Failures(
+        **c, "SELECT " + kFailedColumns + " FROM failed_events WHERE event_id = ? AND seq = ?", p);
+    if (!found.ok()) return found.status();
+    if (found->empty()) return std::optional<FailedEvent>();
+    return std::optional<FailedEvent>(std::move(found->front()));
   }
 
   Result<std::vector<FailedEvent>> FailuresOf(std::string_view event_id) override {

@@ -17,7 +17,10 @@
 //   - any other error (BUSY, LOCKED, IOERR, READONLY, FULL, CANTOPEN, ...) is
 //     the store's: roll back, return Unavailable, nothing is inserted;
 //   - a failed_events row of a record that is now in coupons is deleted in the
-//     same transaction, so `failed` counts only records not persisted.
+//     same transaction, so `failed` counts only records not persisted;
+//   - a record whose incarnation is not the event's, or that a revocation took
+//     back, is ignored (checked in the same transaction).
+// Tables, columns and migrations are in sqlite_schema.h.
 #include "store/sqlite_store.h"
 
 #include <sqlite3.h>
@@ -28,192 +31,21 @@
 #include <optional>
 #include <utility>
 
-#include "sqlite/sqlite_connection.h"
+#include "store/sqlite_schema.h"
 
 namespace firstcome {
 namespace {
 
 using std::chrono::milliseconds;
 
-constexpr char kSchema[] = R"sql(
-CREATE TABLE IF NOT EXISTS events(
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  total INTEGER NOT NULL,
-  per_user INTEGER NOT NULL,
-  starts_at INTEGER,
-  ends_at INTEGER,
-  created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS coupons(
-  event_id TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  user_id TEXT NOT NULL,
-  user_seq INTEGER NOT NULL,
-  coupon_id TEXT NOT NULL,
-  issued_at INTEGER NOT NULL,
-  persisted_at INTEGER NOT NULL,
-  UNIQUE(event_id, seq),
-  UNIQUE(event_id, user_id, user_seq));
-CREATE TABLE IF NOT EXISTS failed_events(
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  event_id TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  user_id TEXT NOT NULL,
-  user_seq INTEGER NOT NULL,
-  coupon_id TEXT NOT NULL,
-  issued_at INTEGER NOT NULL,
-  error TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER NOT NULL,
-  dead INTEGER NOT NULL DEFAULT 0,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  UNIQUE(event_id, seq));
-CREATE INDEX IF NOT EXISTS failed_events_due ON failed_events(dead, next_attempt_at);
-CREATE INDEX IF NOT EXISTS failed_events_user ON failed_events(event_id, user_id);
-)sql";
-
-constexpr char kFailedColumns[] =
-    "id, event_id, seq, user_id, user_seq, coupon_id, issued_at, error, attempts, "
-    "next_attempt_at, dead";
-constexpr char kEventColumns[] = "id, name, total, per_user, starts_at, ends_at, created_at";
-
-// Errors that belong to one record, not to the store.
-bool IsRecordError(int rc) {
-  switch (rc & 0xff) {
-    case SQLITE_CONSTRAINT:
-    case SQLITE_MISMATCH:
-    case SQLITE_TOOBIG:
-    case SQLITE_RANGE:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// A prepared statement borrowed from a Connection's cache; reset and
-// unbound when it goes out of scope so the next user finds it clean.
-class Stmt {
- public:
-  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  ~Stmt() {
-    if (s_ != nullptr) {
-      sqlite3_reset(s_);
-      sqlite3_clear_bindings(s_);
-    }
-  }
-  sqlite3_stmt* get() const { return s_; }
-
-  Stmt& Bind(int i, std::string_view v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Bind(int i, std::int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  Stmt& Bind(int i, const std::optional<std::int64_t>& v) {
-    if (v) {
-      sqlite3_bind_int64(s_, i, *v);
-    } else {
-      sqlite3_bind_null(s_, i);
-    }
-    return *this;
-  }
-  int Step() { return sqlite3_step(s_); }
-
-  std::int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
-  std::optional<std::int64_t> OptInt(int col) const {
-    if (sqlite3_column_type(s_, col) == SQLITE_NULL) return std::nullopt;
-    return Int(col);
-  }
-  std::string Text(int col) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
-    return p != nullptr ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col)))
-                        : std::string();
-  }
-
- private:
-  sqlite3_stmt* s_;
-};
-
-// The store's connections: errors read "sqlite store: ...", statements are
-// prepared once and cached.
-// No lock of its own: its owner's mutex guards it with its cache.
-class Connection : public SqliteConnection {
- public:
-  Connection() : SqliteConnection("sqlite store") {}
-  ~Connection() {
-    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
-  }
-
-  Status Open(const std::string& path, milliseconds busy_timeout) {
-    if (Status s = SqliteConnection::Open(path, busy_timeout); !s.ok()) return s;
-    return Exec("PRAGMA journal_mode=WAL");
-  }
-
-  // `sql` must be a string literal (the cache is keyed by its address).
-  Result<sqlite3_stmt*> Prepare(const char* sql) {
-    auto it = cache_.find(sql);
-    if (it != cache_.end()) return it->second;
-    sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v3(get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-    if (rc != SQLITE_OK) return Error("prepare", rc);
-    cache_.emplace(sql, stmt);
-    return stmt;
-  }
-
-  std::string Message() const { return sqlite3_errmsg(get()); }
-  int Changes() const { return sqlite3_changes(get()); }
-
- private:
-  std::map<const char*, sqlite3_stmt*> cache_;
-};
-
-// Declares `var`, a Stmt for the cached statement `sql` of `conn`, or returns
-// the preparation error from the enclosing function (a macro because it must
-// return from its caller).
-#define FC_PREPARE(var, conn, sql)                          \
-  auto var##_prepared = (conn).Prepare(sql);                \
-  if (!var##_prepared.ok()) return var##_prepared.status(); \
-  Stmt var(*var##_prepared)
-
-// Steps a statement whose rows (if any) are not needed.
-Status Done(Connection& c, Stmt& s, const char* what) {
-  int rc = s.Step();
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return c.Error(what, rc);
-  return Status::Ok();
-}
-
-Event EventAt(const Stmt& s) {
-  Event e;
-  e.id = s.Text(0);
-  e.name = s.Text(1);
-  e.total = s.Int(2);
-  e.per_user = static_cast<std::int32_t>(s.Int(3));
-  e.starts_at = s.OptInt(4);
-  e.ends_at = s.OptInt(5);
-  e.created_at = s.Int(6);
-  return e;
-}
-
-FailedEvent FailedAt(const Stmt& s) {
-  FailedEvent f;
-  f.id = s.Int(0);
-  f.issuance.event_id = s.Text(1);
-  f.issuance.seq = s.Int(2);
-  f.issuance.user_id = s.Text(3);
-  f.issuance.user_seq = static_cast<std::int32_t>(s.Int(4));
-  f.issuance.coupon_id = s.Text(5);
-  f.issuance.issued_at = s.Int(6);
-  f.error = s.Text(7);
-  f.attempts = static_cast<std::int32_t>(s.Int(8));
-  f.next_attempt_at = s.Int(9);
-  f.dead = s.Int(10) != 0;
-  return f;
-}
+using sqlite_store::Connection;
+using sqlite_store::Done;
+using sqlite_store::EventAt;
+using sqlite_store::FailedAt;
+using sqlite_store::IsRecordError;
+using sqlite_store::kEventColumns;
+using sqlite_store::kFailedColumns;
+using sqlite_store::Stmt;
 
 class SqliteStore final : public Store {
  public:
@@ -226,25 +58,87 @@ class SqliteStore final : public Store {
 
   Status Migrate() override {
     std::lock_guard lock(write_mu_);
-    return write_.Exec(kSchema);
+    return sqlite_store::MigrateSchema(write_);
   }
 
   Status CreateEvent(const Event& event) override {
     std::lock_guard lock(write_mu_);
-    FC_PREPARE(s, write_,
-               "INSERT INTO events(id, name, total, per_user, starts_at, ends_at, created_at) "
-               "VALUES(?, ?, ?, ?, ?, ?, ?)");
-    s.Bind(1, event.id)
-        .Bind(2, event.name)
-        .Bind(3, event.total)
-        .Bind(4, std::int64_t{event.per_user});
-    s.Bind(5, event.starts_at).Bind(6, event.ends_at).Bind(7, event.created_at);
+    return WriteTransaction([&]() -> Status {
+      FC_PREPARE(s, write_,
+                 "INSERT INTO events(id, name, total, per_user, starts_at, ends_at, created_at, "
+                 "closed, incarnation, version) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      s.Bind(1, event.id)
+          .Bind(2, event.name)
+          .Bind(3, event.total)
+          .Bind(4, std::int64_t{event.per_user});
+      s.Bind(5, event.starts_at).Bind(6, event.ends_at).Bind(7, event.created_at);
+      s.Bind(8, std::int64_t{event.closed ? 1 : 0}).Bind(9, event.incarnation);
+      s.Bind(10, event.version);
+      int rc = s.Step();
+      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
+        return Status::Exists("event '" + event.id + "' exists");
+      }
+      if (rc != SQLITE_DONE) return write_.Error("create event", rc);
+      return BumpGeneration();
+    });
+  }
+
+  Result<bool> UpdateEvent(const Event& event, std::int64_t expected_version) override {
+    std::lock_guard lock(write_mu_);
+    bool updated = false;
+    Status s = WriteTransaction([&]() -> Status {
+      FC_PREPARE(
+          u, write_,
+          "UPDATE events SET name = ?1, total = ?2, starts_at = ?3, ends_at = ?4, "
+          "closed = ?5, version = ?8 + 1 WHERE id = ?6 AND incarnation = ?7 AND version = ?8");
+      u.Bind(1, event.name).Bind(2, event.total).Bind(3, event.starts_at).Bind(4, event.ends_at);
+      u.Bind(5, std::int64_t{event.closed ? 1 : 0}).Bind(6, event.id).Bind(7, event.incarnation);
+      u.Bind(8, expected_version);
+      if (Status st = Done(write_, u, "update event"); !st.ok()) return st;
+      updated = write_.Changes() == 1;
+      return updated ? BumpGeneration() : Status::Ok();
+    });
+    if (!s.ok()) return s;
+    return updated;
+  }
+
+  Result<std::int64_t> DeleteEvent(const Event& event) override {
+    std::lock_guard lock(write_mu_);
+    std::int64_t coupons = 0;
+    Status s = WriteTransaction([&]() -> Status {
+      {
+        FC_PREPARE(q, write_,
+                   "SELECT (SELECT count(*) FROM coupons WHERE event_id = ?1), "
+                   "EXISTS(SELECT 1 FROM events WHERE id = ?1 AND incarnation = ?2)");
+        q.Bind(1, event.id).Bind(2, event.incarnation);
+        if (int rc = q.Step(); rc != SQLITE_ROW) return write_.Error("delete event", rc);
+        if (q.Int(1) == 0) return Status::NotFound("no event '" + event.id + "' of that creation");
+        coupons = q.Int(0);
+      }
+      static constexpr const char* kDeletes[] = {
+          "DELETE FROM coupons WHERE event_id = ?1",
+          "DELETE FROM failed_events WHERE event_id = ?1",
+          "DELETE FROM revocations WHERE event_id = ?1",
+          "DELETE FROM events WHERE id = ?1",
+      };
+      for (const char* sql : kDeletes) {
+        FC_PREPARE(d, write_, sql);
+        d.Bind(1, event.id);
+        if (Status st = Done(write_, d, "delete event"); !st.ok()) return st;
+      }
+      return BumpGeneration();
+    });
+    if (!s.ok()) return s;
+    return coupons;
+  }
+
+  Result<std::int64_t> EventsGeneration() override {
+    std::lock_guard lock(read_mu_);
+    FC_PREPARE(s, read_, "SELECT generation FROM events_generation WHERE one = 1");
     int rc = s.Step();
-    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
-      return Status::Exists("event '" + event.id + "' exists");
-    }
-    if (rc != SQLITE_DONE) return write_.Error("create event", rc);
-    return Status::Ok();
+    if (rc == SQLITE_ROW) return s.Int(0);
+    if (rc == SQLITE_DONE) return std::int64_t{0};
+    return read_.Error("events generation", rc);
   }
 
   Result<std::optional<Event>> GetEvent(std::string_view id) override {
@@ -355,17 +249,24 @@ class SqliteStore final : public Store {
                        UnixMillis next_attempt_at) override {
     std::lock_guard lock(write_mu_);
     const UnixMillis now = NowMillis();
+    // One statement, so the checks (the event holds this incarnation, the
+    // record is not revoked) and the insert are one atomic step.
     FC_PREPARE(s, write_,
                "INSERT INTO failed_events(event_id, seq, user_id, user_seq, coupon_id, issued_at, "
-               "error, attempts, next_attempt_at, dead, created_at, updated_at) "
-               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, 0, ?9, ?9) "
+               "error, attempts, next_attempt_at, dead, created_at, updated_at, incarnation) "
+               "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, 0, ?9, ?9, ?10 "
+               "WHERE EXISTS(SELECT 1 FROM events WHERE id = ?1 AND incarnation = ?10) "
+               "AND NOT EXISTS(SELECT 1 FROM revocations WHERE event_id = ?1 AND seq = ?2 AND "
+               "user_id = ?3 AND user_seq = ?4 AND issued_at = ?6) "
                "ON CONFLICT(event_id, seq) DO UPDATE SET user_id = excluded.user_id, "
                "user_seq = excluded.user_seq, coupon_id = excluded.coupon_id, "
                "issued_at = excluded.issued_at, error = excluded.error, "
-               "next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at");
+               "next_attempt_at = excluded.next_attempt_at, updated_at = excluded.updated_at, "
+               "incarnation = excluded.incarnation");
     s.Bind(1, issuance.event_id).Bind(2, issuance.seq).Bind(3, issuance.user_id);
     s.Bind(4, std::int64_t{issuance.user_seq}).Bind(5, issuance.coupon_id);
     s.Bind(6, issuance.issued_at).Bind(7, error).Bind(8, next_attempt_at).Bind(9, now);
+    s.Bind(10, issuance.incarnation);
     return Done(write_, s, "record failure");
   }
 
@@ -400,6 +301,75 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
+  Result<std::optional<FailedEvent>> FailureOfSeq(std::string_view event_id,
+                                                  std::int64_t seq) override {
+    std::lock_guard lock(read_mu_);
+    static const std::string sql = std::string("SELECT ") + kFailedColumns +
+                                   " FROM failed_events WHERE event_id = ? AND seq = ?";
+    FC_PREPARE(s, read_, sql.c_str());
+    s.Bind(1, event_id).Bind(2, seq);
+    auto found = Failures(s, "failure of seq");
+    if (!found.ok()) return found.status();
+    if (found->empty()) return std::optional<FailedEvent>();
+    return std::optional<FailedEvent>(std::move(found->front()));
+  }
+
+  Status ApplyRevocations(std::span<const Issuance> revocations) override {
+    std::lock_guard lock(write_mu_);
+    return WriteTransaction([&]() -> Status {
+      Incarnations incarnations;
+      const UnixMillis now = NowMillis();
+      for (const Issuance& r : revocations) {
+        auto current = incarnations.Of(*this, r.event_id);
+        if (!current.ok()) return current.status();
+        if (*current != r.incarnation) continue;  // deleted (or another creation): nothing to do
+        {
+          FC_PREPARE(t, write_,
+                     "INSERT OR IGNORE INTO revocations(event_id, seq, user_id, user_seq, "
+                     "issued_at, revoked_at) VALUES(?, ?, ?, ?, ?, ?)");
+          t.Bind(1, r.event_id).Bind(2, r.seq).Bind(3, r.user_id);
+          t.Bind(4, std::int64_t{r.user_seq}).Bind(5, r.issued_at).Bind(6, now);
+          if (Status st = Done(write_, t, "remember revocation"); !st.ok()) return st;
+        }
+        static constexpr const char* kDeletes[] = {
+            "DELETE FROM coupons WHERE event_id = ? AND seq = ? AND user_id = ? AND user_seq = ?",
+            "DELETE FROM failed_events WHERE event_id = ? AND seq = ? AND user_id = ? AND "
+            "user_seq = ?",
+        };
+        for (const char* sql : kDeletes) {
+          FC_PREPARE(d, write_, sql);
+          d.Bind(1, r.event_id).Bind(2, r.seq).Bind(3, r.user_id).Bind(4, std::int64_t{r.user_seq});
+          if (Status st = Done(write_, d, "revoke"); !st.ok()) return st;
+        }
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<std::optional<SeqHolder>> HolderOfSeq(const Event& event, std::int64_t seq) override {
+    std::lock_guard lock(read_mu_);
+    // One statement: a consistent view of both tables.
+    FC_PREPARE(s, read_,
+               "SELECT user_id, user_seq, coupon_id, issued_at, 0 FROM coupons "
+               "WHERE event_id = ?1 AND seq = ?2 "
+               "UNION ALL SELECT user_id, user_seq, coupon_id, issued_at, 1 FROM failed_events "
+               "WHERE event_id = ?1 AND seq = ?2 AND incarnation = ?3 ORDER BY 5 LIMIT 1");
+    s.Bind(1, event.id).Bind(2, seq).Bind(3, event.incarnation);
+    int rc = s.Step();
+    if (rc == SQLITE_DONE) return std::optional<SeqHolder>();
+    if (rc != SQLITE_ROW) return read_.Error("holder of seq", rc);
+    SeqHolder h;
+    h.issuance = Issuance{.event_id = event.id,
+                          .user_id = s.Text(0),
+                          .seq = seq,
+                          .user_seq = static_cast<std::int32_t>(s.Int(1)),
+                          .coupon_id = s.Text(2),
+                          .issued_at = s.Int(3),
+                          .incarnation = event.incarnation};
+    h.failed = s.Int(4) != 0;
+    return std::optional<SeqHolder>(std::move(h));
+  }
+
   Result<std::vector<FailedEvent>> FailuresOf(std::string_view event_id) override {
     std::lock_guard lock(read_mu_);
     static const std::string sql = std::string("SELECT ") + kFailedColumns +
@@ -431,17 +401,37 @@ class SqliteStore final : public Store {
   Status InsertPass(std::span<const Issuance> batch, std::map<std::size_t, std::string>& refused,
                     InsertOutcome& outcome, bool& restart) {
     if (Status s = write_.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-    bool has_failures = false;
+    bool has_failures = false, has_revocations = false;
     {
-      FC_PREPARE(probe, write_, "SELECT EXISTS(SELECT 1 FROM failed_events)");
+      FC_PREPARE(probe, write_,
+                 "SELECT EXISTS(SELECT 1 FROM failed_events), EXISTS(SELECT 1 FROM revocations)");
       int rc = probe.Step();
       if (rc != SQLITE_ROW) return write_.Error("insert coupons", rc);
       has_failures = probe.Int(0) != 0;
+      has_revocations = probe.Int(1) != 0;
     }
+    Incarnations incarnations;
     const UnixMillis now = NowMillis();
     for (std::size_t index = 0; index < batch.size(); ++index) {
       if (refused.count(index) != 0) continue;
       const Issuance& i = batch[index];
+      // Checked inside this transaction: a deletion or revocation either
+      // committed before (the record is ignored) or waits for this commit
+      // (and then removes what it inserted).
+      auto incarnation = incarnations.Of(*this, i.event_id);
+      if (!incarnation.ok()) return incarnation.status();
+      if (*incarnation != i.incarnation) {
+        ++outcome.ignored;
+        continue;
+      }
+      if (has_revocations) {
+        auto revoked = Revoked(i);
+        if (!revoked.ok()) return revoked.status();
+        if (*revoked) {
+          ++outcome.ignored;
+          continue;
+        }
+      }
       int rc;
       {
         FC_PREPARE(s, write_,
@@ -502,6 +492,64 @@ class SqliteStore final : public Store {
     if (rc != SQLITE_DONE) return write_.Error("look up conflict", rc);
     if (conflict.empty()) conflict = "conflict: the insert changed nothing and no row matches";
     return conflict;
+  }
+
+  // Runs `body` in one BEGIN IMMEDIATE transaction on the write connection
+  // (write_mu_ held): committed when it returns ok, rolled back otherwise.
+  template <class Body>
+  Status WriteTransaction(Body body) {
+    if (Status s = write_.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    if (Status s = body(); !s.ok()) {
+      write_.Rollback();
+      return s;
+    }
+    if (Status s = write_.Exec("COMMIT"); !s.ok()) {
+      write_.Rollback();
+      return s;
+    }
+    return Status::Ok();
+  }
+
+  // In a write transaction: every change to events raises the generation.
+  Status BumpGeneration() {
+    FC_PREPARE(s, write_, "UPDATE events_generation SET generation = generation + 1");
+    return Done(write_, s, "events generation");
+  }
+
+  // The incarnation each event of a write transaction has in the events
+  // table, read once per event (-1: no such event, which no record matches).
+  class Incarnations {
+   public:
+    Result<std::int64_t> Of(SqliteStore& store, const std::string& event_id) {
+      if (auto it = known_.find(event_id); it != known_.end()) return it->second;
+      FC_PREPARE(s, store.write_, "SELECT incarnation FROM events WHERE id = ?");
+      s.Bind(1, event_id);
+      int rc = s.Step();
+      std::int64_t incarnation = -1;
+      if (rc == SQLITE_ROW) {
+        incarnation = s.Int(0);
+      } else if (rc != SQLITE_DONE) {
+        return store.write_.Error("incarnation of " + event_id, rc);
+      }
+      known_.emplace(event_id, incarnation);
+      return incarnation;
+    }
+
+   private:
+    std::map<std::string, std::int64_t> known_;
+  };
+
+  // In a write transaction: whether a revocation took this very issuance back.
+  Result<bool> Revoked(const Issuance& i) {
+    FC_PREPARE(s, write_,
+               "SELECT 1 FROM revocations WHERE event_id = ? AND seq = ? AND user_id = ? AND "
+               "user_seq = ? AND issued_at = ?");
+    s.Bind(1, i.event_id).Bind(2, i.seq).Bind(3, i.user_id).Bind(4, std::int64_t{i.user_seq});
+    s.Bind(5, i.issued_at);
+    int rc = s.Step();
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return write_.Error("look up revocation", rc);
   }
 
   const SqliteStoreOptions options_;

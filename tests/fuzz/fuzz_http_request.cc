@@ -36,6 +36,23 @@ class AnsweringService final : public CouponService {
     done(std::move(a));
   }
   Status Health() override { return Status::Ok(); }
+  Result<EventView> CloseEvent(std::string_view id) override { return GetEvent(id); }
+  Result<EventView> OpenEvent(std::string_view id) override { return GetEvent(id); }
+  Result<UpdateAnswer> UpdateEvent(std::string_view id, const EventPatch&) override {
+    return UpdateAnswer{.view = *GetEvent(id)};
+  }
+  Result<RevokeAnswer> RevokeCoupon(std::string_view, std::int64_t seq) override {
+    return RevokeAnswer{.seq = seq, .user_id = "u-1", .coupon_id = "c-1"};
+  }
+  Result<DeleteAnswer> DeleteEvent(std::string_view id) override {
+    return DeleteAnswer{.event_id = std::string(id), .coupons = 1};
+  }
+  Result<std::vector<FailedEventView>> FailedEvents(std::string_view) override {
+    return std::vector<FailedEventView>{{.seq = 1, .user_id = "u-1", .coupon_id = "c-1"}};
+  }
+  Result<RetryAnswer> RetryFailedEvent(std::string_view, std::int64_t seq) override {
+    return RetryAnswer{.seq = seq, .error = "refused"};
+  }
 };
 
 }  // namespace

@@ -273,6 +273,53 @@ TEST_P(LogContractTest, ScanGivesOneEventInLogOrder) {
   ExpectOrderPerUser(everything);
 }
 
+// Records carry their kind and incarnation through the log unchanged, and a
+// revocation keyed like its issuance comes after it (same event and user).
+TEST_P(LogContractTest, RevocationsAndIncarnationsComeBackAsAppended) {
+  Issuance issued = MakeIssuance("rv", "ann", 5);
+  issued.incarnation = 4503599627370495;  // 2^52 - 1: big incarnations survive
+  Issuance revoked = issued;
+  revoked.kind = RecordKind::kRevoke;
+  Issuance next = MakeIssuance("rv", "bob", 5);
+  next.incarnation = issued.incarnation;
+  Issuance legacy = MakeIssuance("rv", "cat", 6);  // incarnation 0, as older records
+  AppendAll({issued, revoked, next, legacy});
+  auto reader = Reader("kinds");
+  ASSERT_TRUE(reader);
+  std::vector<Issuance> got;
+  const auto deadline = Clock::now() + milliseconds(20000);
+  while (got.size() < 4 && Clock::now() < deadline) {
+    auto polled = reader->Poll(100, milliseconds(200));
+    ASSERT_TRUE(polled.ok()) << polled.status().ToString();
+    got.insert(got.end(), polled->begin(), polled->end());
+  }
+  ASSERT_EQ(got.size(), 4u);
+  std::vector<Issuance> scanned;
+  ASSERT_TRUE(log_->Scan("rv", [&](const Issuance& i) { scanned.push_back(i); }).ok());
+  ASSERT_EQ(scanned.size(), 4u);
+  for (const auto* records : {&got, &scanned}) {
+    int ann_issue = -1, ann_revoke = -1;
+    for (int k = 0; k < 4; ++k) {
+      const Issuance& i = (*records)[static_cast<std::size_t>(k)];
+      EXPECT_EQ(i.coupon_id, CouponId("rv", i.seq));
+      if (i.user_id == "ann") {
+        EXPECT_EQ(i.incarnation, issued.incarnation);
+        EXPECT_EQ(i.issued_at, issued.issued_at);
+        (i.kind == RecordKind::kIssue ? ann_issue : ann_revoke) = k;
+      } else if (i.user_id == "bob") {
+        EXPECT_EQ(i.kind, RecordKind::kIssue);
+        EXPECT_EQ(i.incarnation, issued.incarnation);
+      } else {
+        EXPECT_EQ(i.user_id, "cat");
+        EXPECT_EQ(i.kind, RecordKind::kIssue);
+        EXPECT_EQ(i.incarnation, 0);
+      }
+    }
+    EXPECT_GE(ann_issue, 0);
+    EXPECT_GT(ann_revoke, ann_issue) << "the revocation comes after the issuance";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Logs, LogContractTest, ::testing::Values("sqlite", "kafka"),
                          [](const auto& info) { return info.param; });
 

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <numeric>
@@ -55,7 +56,29 @@ class Backend {
   virtual Result<std::unique_ptr<Store>> Reopen() = 0;
   // Installs a trigger refusing coupons of users whose id starts "refused".
   virtual bool InstallRefusingTrigger() = 0;
+  // Replaces the database by the tables of the version before events could
+  // change (no closed/incarnation/version, no revocations), with one event
+  // "old" and one failed event of it.
+  virtual bool InstallPreviousSchema() = 0;
 };
+
+// The tables as the version before event lifecycles made them.
+constexpr char kPreviousSqliteSchema[] = R"sql(
+CREATE TABLE events(id TEXT PRIMARY KEY, name TEXT NOT NULL, total INTEGER NOT NULL,
+  per_user INTEGER NOT NULL, starts_at INTEGER, ends_at INTEGER, created_at INTEGER NOT NULL);
+CREATE TABLE coupons(event_id TEXT NOT NULL, seq INTEGER NOT NULL, user_id TEXT NOT NULL,
+  user_seq INTEGER NOT NULL, coupon_id TEXT NOT NULL, issued_at INTEGER NOT NULL,
+  persisted_at INTEGER NOT NULL, UNIQUE(event_id, seq), UNIQUE(event_id, user_id, user_seq));
+CREATE TABLE failed_events(id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,
+  seq INTEGER NOT NULL, user_id TEXT NOT NULL, user_seq INTEGER NOT NULL,
+  coupon_id TEXT NOT NULL, issued_at INTEGER NOT NULL, error TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL,
+  dead INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  UNIQUE(event_id, seq));
+INSERT INTO events VALUES('old', 'Old', 10, 1, NULL, NULL, 1);
+INSERT INTO failed_events(event_id, seq, user_id, user_seq, coupon_id, issued_at, error,
+  next_attempt_at, created_at, updated_at) VALUES('old', 3, 'u', 1, 'old-3', 5, 'e', 0, 1, 1);
+)sql";
 
 class SqliteBackend : public Backend {
  public:
@@ -77,6 +100,14 @@ class SqliteBackend : public Backend {
     sqlite3_close(db);
     return ok;
   }
+  bool InstallPreviousSchema() override {
+    std::filesystem::remove(dir_.path() + "/store.db");
+    sqlite3* db = nullptr;
+    bool ok = sqlite3_open((dir_.path() + "/store.db").c_str(), &db) == SQLITE_OK;
+    ok = ok && sqlite3_exec(db, kPreviousSqliteSchema, nullptr, nullptr, nullptr) == SQLITE_OK;
+    sqlite3_close(db);
+    return ok;
+  }
 
  private:
   test::TempDir dir_;
@@ -86,7 +117,8 @@ class MariadbBackend : public Backend {
  public:
   Result<std::unique_ptr<Store>> Open() override {
     if (!Mariadb().ok()) return Status::Unavailable("mariadb service did not start");
-    if (MariadbSql("DROP TABLE IF EXISTS coupons, failed_events, events;") != 0) {
+    if (MariadbSql("DROP TABLE IF EXISTS coupons, failed_events, events, revocations, "
+                   "events_generation;") != 0) {
       return Status::Unavailable("could not empty the database");
     }
     return Reopen();
@@ -103,6 +135,28 @@ class MariadbBackend : public Backend {
                "  END IF;\n"
                "END //\n"
                "DELIMITER ;\n") == 0;
+  }
+  bool InstallPreviousSchema() override {
+    return MariadbSql(
+               "DROP TABLE IF EXISTS coupons, failed_events, events, revocations, "
+               "events_generation;"
+               "CREATE TABLE events (id VARCHAR(64) NOT NULL, name VARCHAR(200) NOT NULL,"
+               " total BIGINT NOT NULL, per_user INT NOT NULL, starts_at BIGINT NULL,"
+               " ends_at BIGINT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (id));"
+               "CREATE TABLE coupons (event_id VARCHAR(64) NOT NULL, seq BIGINT NOT NULL,"
+               " user_id VARCHAR(64) NOT NULL, user_seq INT NOT NULL, coupon_id VARCHAR(96) NOT "
+               "NULL, issued_at BIGINT NOT NULL, persisted_at BIGINT NOT NULL,"
+               " PRIMARY KEY (event_id, seq), UNIQUE KEY u (event_id, user_id, user_seq));"
+               "CREATE TABLE failed_events (id BIGINT NOT NULL AUTO_INCREMENT,"
+               " event_id VARCHAR(64) NOT NULL, seq BIGINT NOT NULL, user_id VARCHAR(64) NOT NULL,"
+               " user_seq INT NOT NULL, coupon_id VARCHAR(96) NOT NULL, issued_at BIGINT NOT NULL,"
+               " error TEXT NOT NULL, attempts INT NOT NULL DEFAULT 0, next_attempt_at BIGINT NOT "
+               "NULL, dead TINYINT NOT NULL DEFAULT 0, created_at BIGINT NOT NULL,"
+               " updated_at BIGINT NOT NULL, PRIMARY KEY (id), UNIQUE KEY s (event_id, seq));"
+               "INSERT INTO events VALUES ('old', 'Old', 10, 1, NULL, NULL, 1);"
+               "INSERT INTO failed_events (event_id, seq, user_id, user_seq, coupon_id, issued_at,"
+               " error, next_attempt_at, created_at, updated_at)"
+               " VALUES ('old', 3, 'u', 1, 'old-3', 5, 'e', 0, 1, 1);") == 0;
   }
 };
 
@@ -125,6 +179,15 @@ class StoreContractTest : public ::testing::TestWithParam<std::string> {
     Status s = store_->ScanCoupons(event, [&](const Issuance& i) { rows.push_back(i); });
     EXPECT_TRUE(s.ok()) << s.ToString();
     return rows;
+  }
+
+  // The store keeps rows only of events it holds: create them (incarnation
+  // 0, as MakeIssuance's records).
+  void Have(std::initializer_list<const char*> ids) {
+    for (const char* id : ids) {
+      Status s = store_->CreateEvent(MakeEvent(id, kMaxTotal));
+      ASSERT_TRUE(s.ok()) << s.ToString();
+    }
   }
 
   EventCounts Counts(const std::string& event) {
@@ -188,6 +251,7 @@ TEST_P(StoreContractTest, EventsCreateExistsGetList) {
 }
 
 TEST_P(StoreContractTest, InsertsArePersistedAndCounted) {
+  Have({"ev"});
   auto batch = MakeIssuances("ev", 1, 1000);
   std::shuffle(batch.begin(), batch.end(), std::mt19937(7));
   auto out = store_->InsertCoupons(batch);
@@ -204,6 +268,7 @@ TEST_P(StoreContractTest, InsertsArePersistedAndCounted) {
 }
 
 TEST_P(StoreContractTest, DuplicatesAreSuccessAndCreateNoRow) {
+  Have({"ev"});
   auto batch = MakeIssuances("ev", 1, 700);
   ASSERT_TRUE(store_->InsertCoupons(batch).ok());
 
@@ -226,6 +291,7 @@ TEST_P(StoreContractTest, DuplicatesAreSuccessAndCreateNoRow) {
 }
 
 TEST_P(StoreContractTest, ConflictsAreFailures) {
+  Have({"ev"});
   ASSERT_TRUE(store_->InsertCoupons(std::vector{MakeIssuance("ev", "alice", 1)}).ok());
   std::vector<Issuance> batch = {
       MakeIssuance("ev", "bob", 2),
@@ -253,6 +319,7 @@ TEST_P(StoreContractTest, ConflictsAreFailures) {
 }
 
 TEST_P(StoreContractTest, RecordRefusedByTriggerFailsAloneRestIsInserted) {
+  Have({"ev"});
   ASSERT_TRUE(backend_->InstallRefusingTrigger());
   auto batch = MakeIssuances("ev", 1, 600);
   const std::vector<std::size_t> refused = {0, 17, 555};
@@ -274,6 +341,7 @@ TEST_P(StoreContractTest, RecordRefusedByTriggerFailsAloneRestIsInserted) {
 }
 
 TEST_P(StoreContractTest, FailedEventLifecycle) {
+  Have({"ev"});
   const UnixMillis t0 = 1'900'000'000'000;
   Issuance a = MakeIssuance("ev", "ann", 10), b = MakeIssuance("ev", "ben", 11),
            c = MakeIssuance("ev", "cat", 12);
@@ -349,6 +417,7 @@ TEST_P(StoreContractTest, FailedEventLifecycle) {
 }
 
 TEST_P(StoreContractTest, CouponsOfUserListsPersistedAndFailed) {
+  Have({"ev"});
   ASSERT_TRUE(store_
                   ->InsertCoupons(std::vector{MakeIssuance("ev", "dora", 3, 1),
                                               MakeIssuance("ev", "dora", 9, 2),
@@ -379,6 +448,7 @@ TEST_P(StoreContractTest, CouponsOfUserListsPersistedAndFailed) {
 }
 
 TEST_P(StoreContractTest, ScanCouponsInSeqOrderPerEvent) {
+  Have({"ev-a", "ev-b"});
   auto a = MakeIssuances("ev-a", 1, 5000);
   auto b = MakeIssuances("ev-b", 1, 300);
   std::vector<Issuance> all = a;
@@ -403,6 +473,7 @@ TEST_P(StoreContractTest, ScanCouponsInSeqOrderPerEvent) {
 }
 
 TEST_P(StoreContractTest, Throughput20000RowBatch) {
+  Have({"ev-big", "ev-512"});
   auto big = MakeIssuances("ev-big", 1, 20000);
   auto start = Clock::now();
   auto out = store_->InsertCoupons(big);
@@ -424,6 +495,204 @@ TEST_P(StoreContractTest, Throughput20000RowBatch) {
   RecordProperty("rows_per_second_512", static_cast<int>(20480 / seconds_512));
   EXPECT_EQ(Counts("ev-big").persisted, 20000);
   EXPECT_EQ(Counts("ev-512").persisted, 20480);
+}
+
+// A database of the version before keeps its events (incarnation 0, open,
+// version 1) and takes the new calls after Migrate.
+TEST_P(StoreContractTest, MigratesTheTablesOfThePreviousVersion) {
+  ASSERT_TRUE(backend_->InstallPreviousSchema());
+  auto store = backend_->Reopen();
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  ASSERT_TRUE((*store)->Migrate().ok());
+  ASSERT_TRUE((*store)->Migrate().ok());
+  auto old = (*store)->GetEvent("old");
+  ASSERT_TRUE(old.ok()) << old.status().ToString();
+  ASSERT_TRUE(old->has_value());
+  EXPECT_EQ((*old)->incarnation, 0);
+  EXPECT_FALSE((*old)->closed);
+  EXPECT_EQ((*old)->version, 1);
+  auto failed = (*store)->FailureOfSeq("old", 3);
+  ASSERT_TRUE(failed.ok() && failed->has_value());
+  EXPECT_EQ((*failed)->issuance.incarnation, 0);
+  EXPECT_TRUE((*store)->EventsGeneration().ok());
+  Event closed = **old;
+  closed.closed = true;
+  EXPECT_TRUE(*(*store)->UpdateEvent(closed, 1));
+  EXPECT_EQ((*store)->InsertCoupons(std::vector{MakeIssuance("old", 1)})->inserted, 1);
+  EXPECT_EQ(*(*store)->DeleteEvent(**old), 1);
+}
+
+TEST_P(StoreContractTest, EventsChangeUnderTheirVersionAndRaiseTheGeneration) {
+  auto generation = [&] {
+    auto g = store_->EventsGeneration();
+    EXPECT_TRUE(g.ok()) << g.status().ToString();
+    return g.ok() ? *g : -1;
+  };
+  const std::int64_t g0 = generation();
+  Event e = MakeEvent("ev", 100);
+  e.incarnation = 77;
+  e.starts_at = 1'800'000'000'000;
+  ASSERT_TRUE(store_->CreateEvent(e).ok());
+  const std::int64_t g1 = generation();
+  EXPECT_NE(g1, g0) << "a creation moves the generation";
+  EXPECT_EQ(generation(), g1) << "reads do not";
+
+  Event next = e;
+  next.total = 150;
+  next.name = "renamed";
+  next.closed = true;
+  next.starts_at.reset();
+  next.ends_at = 1'900'000'000'000;
+  auto updated = store_->UpdateEvent(next, 1);
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_TRUE(*updated);
+  const std::int64_t g2 = generation();
+  EXPECT_NE(g2, g1);
+  auto got = store_->GetEvent("ev");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((*got)->total, 150);
+  EXPECT_EQ((*got)->name, "renamed");
+  EXPECT_TRUE((*got)->closed);
+  EXPECT_FALSE((*got)->starts_at.has_value());
+  EXPECT_EQ((*got)->ends_at, next.ends_at);
+  EXPECT_EQ((*got)->incarnation, 77);
+  EXPECT_EQ((*got)->version, 2);
+  EXPECT_EQ((*got)->per_user, 1) << "per_user is not changed";
+
+  // A write based on an older version, or on another incarnation, misses.
+  next.total = 999;
+  EXPECT_FALSE(*store_->UpdateEvent(next, 1));
+  Event other = next;
+  other.incarnation = 78;
+  EXPECT_FALSE(*store_->UpdateEvent(other, 2));
+  Event missing = next;
+  missing.id = "missing";
+  EXPECT_FALSE(*store_->UpdateEvent(missing, 1));
+  EXPECT_EQ(generation(), g2) << "a missed write changes nothing";
+  EXPECT_EQ((*store_->GetEvent("ev"))->total, 150);
+  next.closed = false;
+  EXPECT_TRUE(*store_->UpdateEvent(next, 2));
+  got = store_->GetEvent("ev");
+  EXPECT_FALSE((*got)->closed);
+  EXPECT_EQ((*got)->total, 999);
+  EXPECT_EQ((*got)->version, 3);
+  EXPECT_EQ((*store_->ListEvents())[0].version, 3);
+}
+
+TEST_P(StoreContractTest, DeleteTakesTheIncarnationWithEverythingAndIgnoresItsRecordsAfter) {
+  Event e = MakeEvent("ev", 100);
+  e.incarnation = 5;
+  Have({"kept"});
+  ASSERT_TRUE(store_->CreateEvent(e).ok());
+  auto of = [](Issuance i, std::int64_t incarnation) {
+    i.incarnation = incarnation;
+    return i;
+  };
+  std::vector<Issuance> batch;
+  for (int seq = 1; seq <= 4; ++seq) batch.push_back(of(MakeIssuance("ev", seq), 5));
+  ASSERT_EQ(store_->InsertCoupons(batch)->inserted, 4);
+  ASSERT_TRUE(store_->InsertCoupons(std::vector{MakeIssuance("kept", 1)}).ok());
+  ASSERT_TRUE(store_->RecordFailure(of(MakeIssuance("ev", 9), 5), "refused", NowMillis()).ok());
+  Issuance revoked = of(MakeIssuance("ev", 4), 5);
+  revoked.kind = RecordKind::kRevoke;
+  ASSERT_TRUE(store_->ApplyRevocations(std::vector{revoked}).ok());
+  EXPECT_EQ(Counts("ev").persisted, 3);
+  EXPECT_EQ(Counts("ev").failed, 1);
+  const std::int64_t before = *store_->EventsGeneration();
+
+  Event wrong = e;
+  wrong.incarnation = 6;
+  EXPECT_EQ(store_->DeleteEvent(wrong).status().code(), Status::Code::kNotFound);
+  auto deleted = store_->DeleteEvent(e);
+  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  EXPECT_EQ(*deleted, 3);
+  EXPECT_NE(*store_->EventsGeneration(), before);
+  EXPECT_FALSE(store_->GetEvent("ev")->has_value());
+  EXPECT_EQ(Counts("ev").persisted, 0);
+  EXPECT_EQ(Counts("ev").failed + Counts("ev").dead, 0);
+  EXPECT_TRUE(Scan("ev").empty());
+  EXPECT_EQ(Counts("kept").persisted, 1) << "other events are untouched";
+  EXPECT_EQ(store_->DeleteEvent(e).status().code(), Status::Code::kNotFound);
+
+  // Records of the deleted incarnation arriving late (Kafka keeps them) are
+  // ignored, before and after the id is created again.
+  auto late = store_->InsertCoupons(batch);
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(late->ignored, 4);
+  EXPECT_EQ(late->inserted + late->duplicates, 0);
+  EXPECT_TRUE(late->failed.empty());
+  Event again = e;
+  again.incarnation = 8;
+  ASSERT_TRUE(store_->CreateEvent(again).ok());
+  late = store_->InsertCoupons(batch);
+  EXPECT_EQ(late->ignored, 4);
+  ASSERT_TRUE(store_->RecordFailure(batch[0], "late failure", NowMillis()).ok());
+  EXPECT_EQ(Counts("ev").failed, 0) << "a failure of a deleted incarnation is not recorded";
+  ASSERT_TRUE(store_->ApplyRevocations(std::vector{revoked}).ok());
+  auto fresh = store_->InsertCoupons(std::vector{of(MakeIssuance("ev", "new-1", 1), 8)});
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->inserted, 1) << "the new incarnation starts clean at seq 1";
+  EXPECT_EQ(Scan("ev").size(), 1u);
+  EXPECT_EQ(Scan("ev")[0].user_id, "new-1");
+}
+
+TEST_P(StoreContractTest, RevocationsTakeTheRecordBackAndIgnoreItsLateCopies) {
+  Have({"ev"});
+  Issuance a = MakeIssuance("ev", "ann", 5);
+  Issuance b = MakeIssuance("ev", "bob", 6);
+  ASSERT_EQ(store_->InsertCoupons(std::vector{a, b})->inserted, 2);
+  auto holder = store_->HolderOfSeq(MakeEvent("ev", 1), 5);
+  ASSERT_TRUE(holder.ok()) << holder.status().ToString();
+  ASSERT_TRUE(holder->has_value());
+  EXPECT_EQ((*holder)->issuance.user_id, "ann");
+  EXPECT_EQ((*holder)->issuance.user_seq, 1);
+  EXPECT_EQ((*holder)->issuance.issued_at, a.issued_at);
+  EXPECT_EQ((*holder)->issuance.coupon_id, a.coupon_id);
+  EXPECT_FALSE((*holder)->failed);
+  EXPECT_FALSE(store_->HolderOfSeq(MakeEvent("ev", 1), 7)->has_value());
+
+  Issuance revoke = a;
+  revoke.kind = RecordKind::kRevoke;
+  ASSERT_TRUE(store_->ApplyRevocations(std::vector{revoke}).ok());
+  ASSERT_TRUE(store_->ApplyRevocations(std::vector{revoke}).ok()) << "idempotent";
+  EXPECT_FALSE(store_->HolderOfSeq(MakeEvent("ev", 1), 5)->has_value());
+  EXPECT_TRUE(store_->CouponsOfUser("ev", "ann")->empty());
+  EXPECT_EQ(Counts("ev").persisted, 1);
+
+  // A late copy of ann's issuance (a resend) is ignored; the seq goes to the
+  // next holder, whose record is not touched by ann's revocation.
+  auto copy = store_->InsertCoupons(std::vector{a});
+  ASSERT_TRUE(copy.ok());
+  EXPECT_EQ(copy->ignored, 1);
+  Issuance c = MakeIssuance("ev", "cat", 5);
+  ASSERT_EQ(store_->InsertCoupons(std::vector{c})->inserted, 1);
+  ASSERT_TRUE(store_->ApplyRevocations(std::vector{revoke}).ok());
+  EXPECT_EQ((*store_->HolderOfSeq(MakeEvent("ev", 1), 5))->issuance.user_id, "cat");
+  ASSERT_TRUE(store_->RecordFailure(a, "late", NowMillis()).ok());
+  EXPECT_EQ(Counts("ev").failed, 0) << "a revoked record never becomes a failed event";
+  // ann asking again later gets a new issuance (another issued_at): stored.
+  Issuance again = MakeIssuance("ev", "ann", 7);
+  again.issued_at = a.issued_at + 1;
+  again.seq = 7;
+  EXPECT_EQ(store_->InsertCoupons(std::vector{again})->inserted, 1);
+
+  // A failed event is a holder too, and the revocation takes it with it.
+  Issuance d = MakeIssuance("ev", "dan", 8);
+  ASSERT_TRUE(store_->RecordFailure(d, "refused", NowMillis()).ok());
+  holder = store_->HolderOfSeq(MakeEvent("ev", 1), 8);
+  ASSERT_TRUE(holder->has_value());
+  EXPECT_TRUE((*holder)->failed);
+  EXPECT_EQ((*holder)->issuance.user_id, "dan");
+  auto failed = store_->FailureOfSeq("ev", 8);
+  ASSERT_TRUE(failed.ok() && failed->has_value());
+  EXPECT_EQ((*failed)->error, "refused");
+  EXPECT_FALSE(store_->FailureOfSeq("ev", 9)->has_value());
+  Issuance revoke_d = d;
+  revoke_d.kind = RecordKind::kRevoke;
+  ASSERT_TRUE(store_->ApplyRevocations(std::vector{revoke_d}).ok());
+  EXPECT_FALSE(store_->FailureOfSeq("ev", 8)->has_value());
+  EXPECT_EQ(Counts("ev").failed, 0);
+  EXPECT_EQ(store_->InsertCoupons(std::vector{d})->ignored, 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, StoreContractTest, ::testing::Values("sqlite", "mariadb"),

@@ -32,6 +32,11 @@ HttpResponse Issue(const ApiEndpoint& api, const std::string& event_id,
                      boost::json::serialize(body));
 }
 
+HttpResponse AdminCall(const ApiEndpoint& api, const std::string& method, const std::string& target,
+                       const std::string& body) {
+  return HttpRequest(api.host, api.port, method, target, body, AdminAuthorization(api));
+}
+
 boost::json::array UserCoupons(const ApiEndpoint& api, const std::string& event_id,
                                const std::string& user_id) {
   auto r =

@@ -25,6 +25,10 @@ HttpResponse CreateEvent(const ApiEndpoint& api, const std::string& id, std::int
 // The event object (null on error).
 boost::json::value GetEvent(const ApiEndpoint& api, const std::string& id);
 HttpResponse Issue(const ApiEndpoint& api, const std::string& event_id, const std::string& user_id);
+// An admin call (operators: close, open, PATCH, DELETE, failed events): the
+// admin token when the endpoint has one.
+HttpResponse AdminCall(const ApiEndpoint& api, const std::string& method, const std::string& target,
+                       const std::string& body = "");
 // The user's "coupons" array.
 boost::json::array UserCoupons(const ApiEndpoint& api, const std::string& event_id,
                                const std::string& user_id);

@@ -18,136 +18,14 @@
 #include "http/request_id.h"
 #include "http/request_metrics.h"
 #include "support/jwt_signer.h"
+#include "unit/api_handler_fixture.h"
 
 namespace firstcome::http {
 namespace {
 
+using test_fixture::ApiHandlerTest;
+using test_fixture::Request;
 namespace json = boost::json;
-
-// Answers as scripted by the test; records the calls it got.
-class FakeCouponService : public CouponService, public MetricsSource {
- public:
-  Result<EventView> CreateEvent(const Event& event) override {
-    created.push_back(event);
-    if (events.count(event.id)) return Status::Exists("event " + event.id + " exists");
-    events[event.id] = event;
-    return ViewOf(event);
-  }
-  Result<EventView> GetEvent(std::string_view id) override {
-    if (!down.ok()) return down;
-    auto it = events.find(std::string(id));
-    if (it == events.end()) return Status::NotFound("no event " + std::string(id));
-    return ViewOf(it->second);
-  }
-  Result<std::vector<EventView>> ListEvents() override {
-    if (!down.ok()) return down;
-    std::vector<EventView> out;
-    for (auto& [id, e] : events) out.push_back(ViewOf(e));
-    return out;
-  }
-  Result<std::vector<CouponView>> CouponsOfUser(std::string_view event_id,
-                                                std::string_view user_id) override {
-    last_user = std::string(user_id);
-    if (!events.count(std::string(event_id))) return Status::NotFound("no such event");
-    return std::vector<CouponView>{{CouponId(event_id, 3), 3, "persisted"}};
-  }
-  void Issue(std::string_view event_id, std::string_view user_id, IssueCallback done) override {
-    last_event = std::string(event_id);
-    last_user = std::string(user_id);
-    ++issue_calls;
-    done(issue_result);
-  }
-  Status Health() override { return down; }
-  void WriteMetrics(MetricsWriter& out) const override {
-    out.Gauge("firstcome_fake_metric", "A figure of the fake service.", 1);
-  }
-
-  std::map<std::string, Event> events;
-  std::vector<Event> created;
-  Status down;  // ok, or what GetEvent/ListEvents/Health fail with
-  Result<IssueAnswer> issue_result = IssueAnswer{};
-  std::string last_event, last_user;
-  int issue_calls = 0;
-
- private:
-  static EventView ViewOf(const Event& e) {
-    EventView v;
-    v.event = e;
-    v.remaining = e.total;
-    v.state = "open";
-    return v;
-  }
-};
-
-ApiRequest Request(Method method, std::string target, std::string body = "", bool loopback = true) {
-  ApiRequest r;
-  r.method = method;
-  r.target = std::move(target);
-  r.body = std::move(body);
-  r.loopback = loopback;
-  return r;
-}
-
-class ApiHandlerTest : public ::testing::Test {
- protected:
-  ApiHandlerTest() { Rebuild({}); }
-
-  void Rebuild(ApiOptions options) {
-    handler_.reset();
-    options.metrics = &service_;
-    handler_.emplace(std::move(options), service_, metrics_);
-  }
-
-  // Runs the request to its answer, the way the transport does.
-  Reply Run(const ApiRequest& request) {
-    Reply reply;
-    last_next_ = handler_->Handle(request, call_, reply);
-    switch (last_next_) {
-      case ApiHandler::Next::kReply:
-        break;
-      case ApiHandler::Next::kIssue: {
-        std::optional<Result<IssueAnswer>> got;
-        handler_->StartIssue(call_, [&](Result<IssueAnswer> r) { got.emplace(std::move(r)); });
-        EXPECT_TRUE(got.has_value());
-        if (got) handler_->AnswerIssue(std::move(*got), call_, reply);
-        break;
-      }
-      case ApiHandler::Next::kBlocking:
-        handler_->RunBlocking(call_, reply);
-        break;
-    }
-    return reply;
-  }
-
-  Reply Issue(const std::string& event, const std::string& body) {
-    return Run(Request(Method::kPost, "/api/v1/events/" + event + "/issue", body));
-  }
-
-  static json::value Body(const Reply& r) { return json::parse(r.body); }
-
-  static void ExpectError(const Reply& r, int status, const std::string& code,
-                          bool with_status = false) {
-    EXPECT_EQ(r.status, status) << r.body;
-    EXPECT_STREQ(r.content_type, kJsonType);
-    json::value v = Body(r);
-    ASSERT_TRUE(v.is_object()) << r.body;
-    EXPECT_EQ(v.at("error"), json::value(code)) << r.body;
-    ASSERT_TRUE(v.at("detail").is_string()) << r.body;
-    EXPECT_FALSE(v.at("detail").as_string().empty()) << r.body;
-    EXPECT_EQ(v.as_object().contains("status"), with_status) << r.body;
-    if (with_status) {
-      EXPECT_EQ(v.at("status"), json::value(code)) << r.body;
-    }
-  }
-
-  void AddEvent(const std::string& id) { service_.events[id] = Event{.id = id, .total = 10}; }
-
-  FakeCouponService service_;
-  RequestMetrics metrics_{1};
-  std::optional<ApiHandler> handler_;
-  ApiCall call_;
-  ApiHandler::Next last_next_ = ApiHandler::Next::kReply;
-};
 
 TEST_F(ApiHandlerTest, HealthzOkAndUnavailable) {
   Rebuild({.role = "api"});
@@ -193,7 +71,7 @@ TEST_F(ApiHandlerTest, WrongMethodIs405WithAllow) {
   };
   for (const Case& k : std::vector<Case>{{Method::kOther, "/api/v1/events", "GET, POST"},
                                          {Method::kGet, "/api/v1/events/a/issue", "POST"},
-                                         {Method::kPost, "/api/v1/events/a", "GET"},
+                                         {Method::kPost, "/api/v1/events/a", "GET, PATCH, DELETE"},
                                          {Method::kPost, "/api/v1/events/a/users/u", "GET"},
                                          {Method::kOther, "/healthz", "GET"},
                                          {Method::kPost, "/metrics", "GET"}}) {

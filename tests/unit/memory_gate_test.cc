@@ -239,7 +239,10 @@ TEST(MemoryGateTest, RebuildFromIssuances) {
 
   ASSERT_TRUE(gate->Forget(ev).ok());
   EXPECT_EQ(*gate->AdmittedCount(ev), 0);
-  EXPECT_EQ(AdmitNow(*gate, ev, "a").seq, 1);
+  EXPECT_EQ(AdmitNow(*gate, ev, "a").verdict, AdmitVerdict::kGone) << "a deleted incarnation";
+  Event again = ev;
+  again.incarnation = ev.incarnation + 1;  // the id created anew
+  EXPECT_EQ(AdmitNow(*gate, again, "a").seq, 1);
 }
 
 TEST(MemoryGateTest, ManyUsersGrowAndShrinkTheTables) {

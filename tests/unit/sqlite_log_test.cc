@@ -318,6 +318,38 @@ TEST(SqliteLogTest, ReopenKeepsRecordsAndCursor) {
   EXPECT_EQ((*reader)->Poll(10, milliseconds(2000))->size(), 1u);
 }
 
+// A file made by the version before (no incarnation and kind columns) keeps
+// its records, read as issues of incarnation 0, and takes new records.
+TEST(SqliteLogTest, MigratesAFileOfThePreviousVersion) {
+  TempDir dir;
+  const std::string path = dir.path() + "/log.db";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE records(pos INTEGER PRIMARY KEY, event_id TEXT NOT NULL, "
+                         "user_id TEXT NOT NULL, seq INTEGER NOT NULL, user_seq INTEGER NOT NULL, "
+                         "issued_at INTEGER NOT NULL);"
+                         "CREATE TABLE cursors(grp TEXT PRIMARY KEY, pos INTEGER NOT NULL);"
+                         "INSERT INTO records VALUES(1, 'ev', 'old', 1, 1, 77);",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto log = OpenOrDie({.path = path});
+  ASSERT_TRUE(log);
+  Issuance revoke = MakeIssuance("ev", "old", 1);
+  revoke.issued_at = 77;
+  revoke.incarnation = 0;
+  revoke.kind = RecordKind::kRevoke;
+  ASSERT_TRUE(AppendNow(*log, revoke).status.ok());
+  auto records = ScanAll(*log);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].user_id, "old");
+  EXPECT_EQ(records[0].kind, RecordKind::kIssue);
+  EXPECT_EQ(records[0].incarnation, 0);
+  EXPECT_EQ(records[1].kind, RecordKind::kRevoke);
+  EXPECT_EQ(records[1].issued_at, 77);
+}
+
 TEST(SqliteLogTest, RejectsBadOptions) {
   EXPECT_FALSE(OpenSqliteLog({.path = ""}).ok());
   EXPECT_FALSE(OpenSqliteLog({.path = "/nonexistent-dir/x/log.db"}).ok());
