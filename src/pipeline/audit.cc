@@ -79,12 +79,13 @@ std::map<std::int64_t, Issuance> CheckSource(const Event& event, const std::stri
 Result<AuditReport> AuditEvent(const Event& event, Gate* gate, Log& log, Store& store,
                                const AuditOptions& options) {
   AuditReport report;
-  // The log as the consumer reads it: this incarnation's records, issues and
-  // revocations applied in log order (log_replay.h).
+  // The log as the consumer and the store count it: this incarnation's
+  // records, revoked issuances taken out (log_replay.h).
   LogReplay replay(event);
   if (Status s = log.Scan(event.id, [&](const Issuance& i) { replay.Apply(i); }); !s.ok()) {
     return s;
   }
+  replay.Finish();
   const std::vector<Issuance> log_records = replay.LiveRecords();
   std::vector<Issuance> store_rows;
   if (Status s = store.ScanCoupons(event.id, [&](const Issuance& i) { store_rows.push_back(i); });
@@ -178,7 +179,7 @@ Result<AuditReport> AuditEvent(const Event& event, Gate* gate, Log& log, Store& 
     Findings lost(diff, "unknown to the gate");
     for (const auto& [seq, user] : held) {
       auto k = known.find(seq);
-      if (k == known.end() && replay.RevokedLast(seq, user)) {
+      if (k == known.end() && replay.Revoked(seq, user)) {
         // A revocation whose last step (freeing the seq in the gate) failed.
         revoked.Add("seq " + std::to_string(seq) + " (user " + user +
                     "): revoked in the log, still held by the gate");

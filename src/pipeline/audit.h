@@ -2,7 +2,7 @@
 // reports every difference: admitted but never logged, logged but never
 // persisted, persisted twice or past the total, users over their limit, a gate
 // that lost state. The log counts as the consumer reads it: records of the
-// event's current incarnation, revocations applied in log order (LogReplay).
+// event's current incarnation, revoked issuances taken out (LogReplay).
 // With repair it mends what can be mended safely:
 //   - records in the log (or admitted by the gate) but not in the store are
 //     persisted (refused ones go to the failed-event table for the retry job);
