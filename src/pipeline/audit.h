@@ -10,7 +10,9 @@
 //   - a gate that lost entries is rebuilt from the union of log and store, so
 //     no seq that was ever handed out is handed out again;
 //   - a seq the log says was revoked but the gate still holds for that user
-//     (the revocation's last step failed) is freed in the gate.
+//     (the revocation's last step failed) is freed in the gate;
+//   - a gate whose total is not the store's (a total change that failed
+//     half-way) gets the store's.
 #pragma once
 
 #include <cstdint>

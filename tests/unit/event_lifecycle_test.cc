@@ -241,6 +241,21 @@ TEST_F(EventLifecycleTest, ARevocationTheGateMissedIsFoundAndMendedByAudit) {
   EXPECT_EQ(IssuedSeq("ev", "c"), seq);
 }
 
+// A total change that failed half-way and could not be set back leaves the
+// gate's total apart from the store's: audit sees it, --repair settles it.
+TEST_F(EventLifecycleTest, AGateTotalApartFromTheStoresIsFoundAndMendedByAudit) {
+  const Event ev = Create("ev", 5);
+  IssuedSeq("ev", "a");
+  Drain();
+  ASSERT_EQ(gate_->SetTotal(ev, 9)->verdict, TotalChange::Verdict::kChanged);
+  AuditReport before = Audit("ev");
+  EXPECT_NE(before.ToText(ev).find("gate: total 9, the store says 5"), std::string::npos)
+      << before.ToText(ev);
+  Audit("ev", /*repair=*/true);
+  EXPECT_EQ(gate_->Snapshot(ev)->total, 5);
+  EXPECT_TRUE(Audit("ev").clean());
+}
+
 TEST_F(EventLifecycleTest, DeleteForgetsTheIncarnationAndTheIdStartsAgainClean) {
   const Event old = Create("ev", 5);
   IssuedSeq("ev", "a");
