@@ -49,8 +49,8 @@ Result<std::unique_ptr<Log>> OpenLog(const Config& config) {
 }
 
 // The memory gate's durable state is the log: replay it, event by event, as
-// the consumer reads it (LogReplay: the event's current incarnation only,
-// revocations applied in log order).
+// the consumer and the store count it (LogReplay: the event's current
+// incarnation only, revoked issuances taken out).
 Status RebuildFromLog(Gate& gate, Log& log, EventCatalog& catalog) {
   auto started = std::chrono::steady_clock::now();
   std::map<std::string, std::vector<Issuance>> by_event;
@@ -70,6 +70,7 @@ Status RebuildFromLog(Gate& gate, Log& log, EventCatalog& catalog) {
     }
     LogReplay replay(**event);
     for (const Issuance& i : issuances) replay.Apply(i);
+    replay.Finish();
     if (!replay.conflicts().empty()) {
       const auto& [holder, other] = replay.conflicts().front();
       return Status::Internal("log of event " + event_id + " gives seq " +

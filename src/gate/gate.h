@@ -124,7 +124,7 @@ class Gate {
   // Replaces the gate's state for `event` by the given issuances (from the log
   // or the store): count, holders, next_seq = max seq, every seq below it not
   // held becomes free, and the total is event.total. Used on start (memory)
-  // and by `audit --repair`.
+  // and by `audit --repair`; it also brings back a forgotten incarnation.
   virtual Status Rebuild(const Event& event, const std::vector<Issuance>& issuances) = 0;
 
   // Forgets the event's incarnation (its event is deleted): its state goes,

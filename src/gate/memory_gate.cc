@@ -235,6 +235,13 @@ class MemoryGate final : public Gate {
     const std::set<std::int64_t>& held_seqs = input->held_seqs;
     const std::int64_t max_seq = input->max_seq;
 
+    {
+      // A rebuild is an operator's explicit statement of the incarnation's
+      // state (audit --repair): it brings a forgotten one back, as RedisGate's
+      // rebuild overwrites its gone marker.
+      std::unique_lock exclusive(mu_);
+      gone_.erase(std::to_string(event.incarnation) + ':' + event.id);
+    }
     std::shared_lock<std::shared_mutex> map_lock;
     EventState* state = StateFor(event, &map_lock);
     if (state == nullptr) return GoneStatus(event);

@@ -79,12 +79,13 @@ std::map<std::int64_t, Issuance> CheckSource(const Event& event, const std::stri
 Result<AuditReport> AuditEvent(const Event& event, Gate* gate, Log& log, Store& store,
                                const AuditOptions& options) {
   AuditReport report;
-  // The log as the consumer reads it: this incarnation's records, issues and
-  // revocations applied in log order (log_replay.h).
+  // The log as the consumer and the store count it: this incarnation's
+  // records, revoked issuances taken out (log_replay.h).
   LogReplay replay(event);
   if (Status s = log.Scan(event.id, [&](const Issuance& i) { replay.Apply(i); }); !s.ok()) {
     return s;
   }
+  replay.Finish();
   const std::vector<Issuance> log_records = replay.LiveRecords();
   std::vector<Issuance> store_rows;
   if (Status s = store.ScanCoupons(event.id, [&](const Issuance& i) { store_rows.push_back(i); });
@@ -147,6 +148,7 @@ Result<AuditReport> AuditEvent(const Event& event, Gate* gate, Log& log, Store& 
   }
 
   bool rebuild_gate = false;
+  bool fix_total = false;
   std::vector<Issuance> to_log;
   std::vector<std::pair<std::string, std::int64_t>> to_release;  // (user, seq)
   if (gate != nullptr && options.gate_is_shared) {
@@ -173,12 +175,20 @@ Result<AuditReport> AuditEvent(const Event& event, Gate* gate, Log& log, Store& 
                      " admitted, holders hold " + std::to_string(held_count));
       rebuild_gate = true;
     }
+    // The gate holds the total (0: not set yet, it takes the store's on the
+    // first admission). A total change whose store write failed and whose
+    // gate could not be set back leaves them apart.
+    if (snap->total != 0 && snap->total != event.total) {
+      diff.push_back("gate: total " + std::to_string(snap->total) + ", the store says " +
+                     std::to_string(event.total));
+      fix_total = true;
+    }
     Findings only_gate(diff, "admitted by the gate but not in the log");
     Findings revoked(diff, "revoked in the log but still held by the gate");
     Findings lost(diff, "unknown to the gate");
     for (const auto& [seq, user] : held) {
       auto k = known.find(seq);
-      if (k == known.end() && replay.RevokedLast(seq, user)) {
+      if (k == known.end() && replay.Revoked(seq, user)) {
         // A revocation whose last step (freeing the seq in the gate) failed.
         revoked.Add("seq " + std::to_string(seq) + " (user " + user +
                     "): revoked in the log, still held by the gate");
@@ -261,6 +271,15 @@ Result<AuditReport> AuditEvent(const Event& event, Gate* gate, Log& log, Store& 
     report.repairs.push_back(std::to_string(outcome->inserted) + " records persisted, " +
                              std::to_string(outcome->failed.size()) +
                              " refused (queued for the retry job)");
+  }
+  if (fix_total && !rebuild_gate) {  // a rebuild sets the store's total too
+    auto set = gate->SetTotal(event, event.total);
+    if (!set.ok()) return set.status();
+    report.repairs.push_back(set->verdict == TotalChange::Verdict::kChanged
+                                 ? "gate total set to the store's, " + std::to_string(event.total)
+                                 : "gate total left alone: the store's total " +
+                                       std::to_string(event.total) +
+                                       " is below what the gate holds; change the total again");
   }
   if (rebuild_gate && gate != nullptr) {
     std::vector<Issuance> all;

@@ -2,7 +2,7 @@
 // reports every difference: admitted but never logged, logged but never
 // persisted, persisted twice or past the total, users over their limit, a gate
 // that lost state. The log counts as the consumer reads it: records of the
-// event's current incarnation, revocations applied in log order (LogReplay).
+// event's current incarnation, revoked issuances taken out (LogReplay).
 // With repair it mends what can be mended safely:
 //   - records in the log (or admitted by the gate) but not in the store are
 //     persisted (refused ones go to the failed-event table for the retry job);
@@ -10,7 +10,9 @@
 //   - a gate that lost entries is rebuilt from the union of log and store, so
 //     no seq that was ever handed out is handed out again;
 //   - a seq the log says was revoked but the gate still holds for that user
-//     (the revocation's last step failed) is freed in the gate.
+//     (the revocation's last step failed) is freed in the gate;
+//   - a gate whose total is not the store's (a total change that failed
+//     half-way) gets the store's.
 #pragma once
 
 #include <cstdint>

@@ -6,26 +6,32 @@ void LogReplay::Apply(const Issuance& record) {
   if (record.event_id != event_id_ || record.incarnation != incarnation_) return;
   ++records_;
   if (record.kind == RecordKind::kRevoke) {
-    ++revocations_;
+    ++revoked_count_;
     revoked_.insert(KeyOf(record));
-    auto it = live_.find(record.seq);
-    if (it != live_.end() && it->second.user_id == record.user_id &&
-        it->second.user_seq == record.user_seq) {
-      live_.erase(it);
-    }
-    revoked_last_.emplace(record.seq, record.user_id);
-    return;
+  } else {
+    issues_.push_back(record);
   }
-  if (revoked_.count(KeyOf(record)) != 0) return;  // a late copy of a revoked issuance
-  auto [it, inserted] = live_.try_emplace(record.seq, record);
-  if (!inserted) {
+}
+
+void LogReplay::Finish() {
+  live_.clear();
+  conflicts_.clear();
+  for (const Issuance& record : issues_) {
+    if (revoked_.count(KeyOf(record)) != 0) continue;
+    auto [it, inserted] = live_.try_emplace(record.seq, record);
+    if (inserted) continue;
     const Issuance& holder = it->second;
-    const bool same = holder.user_id == record.user_id && holder.user_seq == record.user_seq;
-    if (!same) conflicts_.emplace_back(holder, record);
-    return;
+    if (holder.user_id != record.user_id || holder.user_seq != record.user_seq) {
+      conflicts_.emplace_back(holder, record);
+    }
   }
-  it->second.kind = RecordKind::kIssue;
-  revoked_last_.erase({record.seq, record.user_id});
+}
+
+bool LogReplay::Revoked(std::int64_t seq, const std::string& user) const {
+  auto live = live_.find(seq);
+  if (live != live_.end() && live->second.user_id == user) return false;
+  auto it = revoked_.lower_bound(RecordKey{seq, user, 0, 0});
+  return it != revoked_.end() && std::get<0>(*it) == seq && std::get<1>(*it) == user;
 }
 
 std::vector<Issuance> LogReplay::LiveRecords() const {

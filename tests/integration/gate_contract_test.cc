@@ -348,6 +348,9 @@ TEST_P(GateContractTest, ForgetDropsOneEventOnly) {
   EXPECT_TRUE(gate_->Forget(gone).ok());
   EXPECT_TRUE(gate_->Forget(gone).ok());
   EXPECT_EQ(Admit(gone, "c").verdict, AdmitVerdict::kGone);
+  // Only an explicit rebuild (audit --repair) brings it back.
+  ASSERT_TRUE(gate_->Rebuild(gone, {}).ok());
+  EXPECT_EQ(Admit(gone, "d").seq, 1);
 }
 
 TEST_P(GateContractTest, ANewIncarnationStartsCleanAndAForgottenOneStaysGone) {

@@ -1,12 +1,13 @@
 // The deployments the lifecycle tests run against, each a set of real
 // processes: "embedded" is one `firstcome serve` (memory gate, SQLite log and
 // store); "distributed" is two `--role api` processes and one `--role
-// consumer` on a private Redis, Kafka and MariaDB (scripts/services, started
-// once per test binary). Tests call through apis.front() and check through
+// consumer` on a private Redis, Kafka and MariaDB (SharedService: started
+// once per test binary, stopped at exit). Tests call through apis.front() and check through
 // apis.back(): in the distributed deployment those are different processes.
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <boost/json.hpp>
 #include <chrono>
@@ -20,27 +21,32 @@
 #include "support/api_client.h"
 #include "support/fixtures.h"
 #include "support/process.h"
-#include "support/services.h"
 
 namespace firstcome::test {
 
 class LifecycleTest : public ::testing::TestWithParam<std::string> {
  protected:
-  static void TearDownTestSuite() {
-    delete services_;
-    services_ = nullptr;
-  }
-
   void SetUp() override {
     if (GetParam() == "embedded") {
       apis_.push_back(Start("all", {}));
       return;
     }
-    if (services_ == nullptr) services_ = new Services("redis,mariadb,kafka");
-    ASSERT_TRUE(services_->ok()) << "scripts/services up failed; logs in " << services_->dir();
+    for (const char* name : {"redis", "mariadb", "kafka"}) {
+      ASSERT_TRUE(SharedService(name).ok())
+          << name << " did not start; logs in " << SharedService(name).dir();
+    }
     apis_.push_back(Start("api", Env()));
-    apis_.push_back(Start("api", Env()));
+    apis_.push_back(Start("api", Env(), 0, second_api_flags_));
     Start("consumer", Env());
+    consumer_ = processes_.back().get();
+  }
+
+  void TearDown() override {
+    if (locker_ != nullptr) {
+      sqlite3_close(locker_);  // rolls the lock back
+      locker_ = nullptr;
+    }
+    if (consumer_ != nullptr) ThawProcess(consumer_->pid());
   }
 
   bool distributed() const { return GetParam() == "distributed"; }
@@ -85,22 +91,90 @@ class LifecycleTest : public ::testing::TestWithParam<std::string> {
     return {"FIRSTCOME_GATE=redis",
             "FIRSTCOME_LOG=kafka",
             "FIRSTCOME_STORE=mysql",
-            "FIRSTCOME_REDIS_URL=" + services_->env("FIRSTCOME_REDIS_URL"),
-            "FIRSTCOME_KAFKA_BROKERS=" + services_->env("FIRSTCOME_KAFKA_BROKERS"),
-            "FIRSTCOME_MYSQL_URL=" + services_->env("FIRSTCOME_MYSQL_URL")};
+            "FIRSTCOME_REDIS_URL=" + SharedService("redis").env("FIRSTCOME_REDIS_URL"),
+            "FIRSTCOME_KAFKA_BROKERS=" + SharedService("kafka").env("FIRSTCOME_KAFKA_BROKERS"),
+            "FIRSTCOME_MYSQL_URL=" + SharedService("mariadb").env("FIRSTCOME_MYSQL_URL")};
   }
 
-  // Extra flags for every process (e.g. the retry job's pace).
+  // The store refuses coupons of users whose id starts with "bad-" (a
+  // trigger, as a constraint an operator added would), until AcceptAllUsers.
+  void RefuseBadUsers() {
+    if (distributed()) {
+      ASSERT_EQ(MariadbSql("DROP TRIGGER IF EXISTS refuse_bad;\n"
+                           "DELIMITER //\n"
+                           "CREATE TRIGGER refuse_bad BEFORE INSERT ON coupons FOR EACH ROW BEGIN\n"
+                           "  IF NEW.user_id LIKE 'bad-%' THEN\n"
+                           "    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by the test';\n"
+                           "  END IF;\n"
+                           "END //\n"
+                           "DELIMITER ;\n"),
+                0);
+    } else {
+      StoreSql(
+          "CREATE TRIGGER refuse_bad BEFORE INSERT ON coupons WHEN NEW.user_id LIKE 'bad-%' "
+          "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;");
+    }
+  }
+  void AcceptAllUsers() {
+    if (distributed()) {
+      ASSERT_EQ(MariadbSql("DROP TRIGGER IF EXISTS refuse_bad;"), 0);
+    } else {
+      StoreSql("DROP TRIGGER refuse_bad;");
+    }
+  }
+
+  // Stops the consumer from moving records into the store (embedded: another
+  // connection holds the store locked; distributed: the consumer process is
+  // stopped with SIGSTOP) until ResumeConsumption. Issuing goes on.
+  void PauseConsumption() {
+    if (distributed()) {
+      ASSERT_TRUE(FreezeProcess(consumer_->pid()));
+      return;
+    }
+    ASSERT_EQ(sqlite3_open((first_data_dir_ + "/store.db").c_str(), &locker_), SQLITE_OK);
+    sqlite3_busy_timeout(locker_, 10000);
+    ASSERT_EQ(sqlite3_exec(locker_, "BEGIN EXCLUSIVE;", nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+  void ResumeConsumption() {
+    if (distributed()) {
+      ASSERT_TRUE(ThawProcess(consumer_->pid()));
+      return;
+    }
+    ASSERT_EQ(sqlite3_exec(locker_, "COMMIT;", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(locker_);
+    locker_ = nullptr;
+  }
+
+  // Embedded: stops the server (SIGTERM, exit 0) and starts it again on the
+  // same port and data: the gate is rebuilt from the log.
+  void RestartEmbedded() {
+    ASSERT_FALSE(distributed());
+    ASSERT_EQ(processes_.front()->Terminate(), 0);
+    processes_.clear();
+    apis_.clear();
+    apis_.push_back(Start("all", {}, first_port_));
+  }
+
+  // Extra flags for every process (set before SetUp; e.g. the retry job's pace).
   std::vector<std::string> extra_flags_;
+  // Extra flags for the second API process of the distributed deployment.
+  std::vector<std::string> second_api_flags_;
 
  private:
-  ApiEndpoint Start(const std::string& role, const std::vector<std::string>& env) {
-    const int port = FreePort();
-    const std::string data_dir = dir_.path() + "/" + std::to_string(port);
-    if (first_data_dir_.empty()) first_data_dir_ = data_dir;
+  ApiEndpoint Start(const std::string& role, const std::vector<std::string>& env, int port = 0,
+                    const std::vector<std::string>& flags = {}) {
+    if (port == 0) port = FreePort();
+    // An embedded restart keeps its data; every other process has its own folder.
+    const std::string data_dir =
+        port == first_port_ ? first_data_dir_ : dir_.path() + "/" + std::to_string(port);
+    if (first_data_dir_.empty()) {
+      first_data_dir_ = data_dir;
+      first_port_ = port;
+    }
     std::vector<std::string> args = {"serve",      "--role", role, "--port", std::to_string(port),
                                      "--data-dir", data_dir};
     args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
+    args.insert(args.end(), flags.begin(), flags.end());
     auto p = std::make_unique<FirstcomeProcess>(args, env);
     EXPECT_TRUE(p->Start());
     EXPECT_TRUE(p->WaitHealthy(port, std::chrono::seconds(60))) << "log: " << p->log_path();
@@ -108,9 +182,24 @@ class LifecycleTest : public ::testing::TestWithParam<std::string> {
     return ApiEndpoint{.port = port};
   }
 
-  static inline Services* services_ = nullptr;
+  // SQL on the embedded store file, from outside the server.
+  void StoreSql(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((first_data_dir_ + "/store.db").c_str(), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    char* err = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    const std::string message = err != nullptr ? err : "";
+    sqlite3_free(err);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << message;
+  }
+
   TempDir dir_;
   std::string first_data_dir_;
+  int first_port_ = 0;
+  FirstcomeProcess* consumer_ = nullptr;  // distributed
+  sqlite3* locker_ = nullptr;             // embedded, while consumption is paused
   std::vector<std::unique_ptr<FirstcomeProcess>> processes_;
   std::vector<ApiEndpoint> apis_;
 };

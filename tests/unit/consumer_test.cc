@@ -51,6 +51,24 @@ class ConsumerTest : public ::testing::Test {
     }
     for (auto& a : answers) ASSERT_TRUE(a.get().status.ok());
   }
+  // Appends the records in this order, waiting for each answer.
+  void AppendRecords(const std::vector<Issuance>& records) {
+    for (const Issuance& r : records) {
+      std::promise<AppendResult> p;
+      auto f = p.get_future();
+      log_->Append(r, [&p](AppendResult result) { p.set_value(std::move(result)); });
+      ASSERT_TRUE(f.get().status.ok());
+    }
+  }
+  static Issuance Revocation(Issuance i) {
+    i.kind = RecordKind::kRevoke;
+    return i;
+  }
+  std::string HolderOf(std::int64_t seq) {
+    auto holder = store_->HolderOfSeq(Event{.id = "ev", .total = 100000}, seq);
+    EXPECT_TRUE(holder.ok());
+    return holder.ok() && holder->has_value() ? (*holder)->issuance.user_id : "";
+  }
   void Exec(sqlite3* db, const char* sql) {
     char* err = nullptr;
     ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
@@ -125,6 +143,70 @@ TEST_F(ConsumerTest, RefusedRecordsBecomeFailedEventsAndTheRestIsStored) {
   EXPECT_EQ(round->resolved, 10);
   EXPECT_EQ(Counts().persisted, 60);
   EXPECT_EQ(Counts().dead, 0);
+}
+
+// Revocation records: the store row of the revoked issuance goes, a later copy
+// of it stays out, and the seq's next holder is stored. In one batch (the
+// revocations applied first) or in separate ones.
+TEST_F(ConsumerTest, RevocationsTakeRowsBackAndLateCopiesStayOut) {
+  const Issuance ann = MakeIssuance("ev", "ann", 1);
+  const Issuance bob = MakeIssuance("ev", "bob", 1);
+  AppendRecords({ann, MakeIssuance("ev", "cat", 2)});
+  Consumer consumer(*log_, *store_, {});
+  ASSERT_TRUE(consumer.Drain(std::chrono::seconds(30)).ok());
+  ASSERT_EQ(HolderOf(1), "ann");
+  AppendRecords({ann, Revocation(ann), bob, ann});  // a resent copy before and after
+  ASSERT_TRUE(consumer.Drain(std::chrono::seconds(30)).ok());
+  EXPECT_EQ(HolderOf(1), "bob");
+  EXPECT_EQ(HolderOf(2), "cat");
+  EXPECT_EQ(Counts().persisted, 2);
+  EXPECT_EQ(Counts().failed, 0);
+  EXPECT_EQ(consumer.stats().revocations.load(), 1);
+  EXPECT_EQ(consumer.stats().ignored.load(), 2) << "both copies of the revoked issuance";
+  // Redelivered from the start (another group): the same outcome.
+  Consumer again(*log_, *store_, {.group = "again"});
+  ASSERT_TRUE(again.Drain(std::chrono::seconds(30)).ok());
+  EXPECT_EQ(HolderOf(1), "bob");
+  EXPECT_EQ(Counts().persisted, 2);
+  EXPECT_EQ(Counts().failed, 0);
+}
+
+// The order the design must survive: the new holder's issuance of a seq
+// reaches the store before the old holder's revocation (another Kafka
+// partition). It is a conflict, kept as a failed event; the revocation frees
+// the seq; the retry job then stores the new holder. Nothing is lost.
+TEST_F(ConsumerTest, ANewHolderStoredBeforeTheOldRevocationConvergesThroughTheRetryJob) {
+  const Issuance ann = MakeIssuance("ev", "ann", 1);
+  AppendRecords({ann});
+  Consumer consumer(*log_, *store_, {});
+  ASSERT_TRUE(consumer.Drain(std::chrono::seconds(30)).ok());
+  AppendRecords({MakeIssuance("ev", "bob", 1)});
+  ASSERT_TRUE(consumer.Drain(std::chrono::seconds(30)).ok());
+  EXPECT_EQ(HolderOf(1), "ann");
+  EXPECT_EQ(Counts().failed, 1) << "bob's record collides with ann's row";
+  AppendRecords({Revocation(ann)});
+  ASSERT_TRUE(consumer.Drain(std::chrono::seconds(30)).ok());
+  EXPECT_EQ(Counts().persisted, 0);
+  EXPECT_EQ(Counts().failed, 1) << "the revocation leaves bob's failed event alone";
+  RetryJob retry(*store_, {});
+  auto round = retry.RunOnce(std::numeric_limits<UnixMillis>::max());
+  ASSERT_TRUE(round.ok());
+  EXPECT_EQ(round->resolved, 1);
+  EXPECT_EQ(HolderOf(1), "bob");
+  EXPECT_EQ(Counts().failed, 0);
+}
+
+TEST_F(ConsumerTest, RecordsOfADeletedIncarnationAreDropped) {
+  Issuance old = MakeIssuance("ev", "old", 1);
+  old.incarnation = 12345;  // the events table holds incarnation 0
+  AppendRecords({old, MakeIssuance("ev", "now", 2)});
+  Consumer consumer(*log_, *store_, {});
+  ASSERT_TRUE(consumer.Drain(std::chrono::seconds(30)).ok());
+  EXPECT_EQ(Counts().persisted, 1);
+  EXPECT_EQ(Counts().failed, 0);
+  EXPECT_EQ(consumer.stats().ignored.load(), 1);
+  ASSERT_TRUE(consumer.Drain(std::chrono::seconds(30)).ok());
+  EXPECT_EQ(consumer.stats().ignored.load(), 1) << "ignored records are committed past";
 }
 
 TEST_F(ConsumerTest, LockedStoreRewindsAndNothingIsLost) {
