@@ -6,7 +6,7 @@
 # log creates its topic with the broker's default replication factor), so with
 # the producer's acks=all an acknowledged record is on at least two brokers and
 # one broker may die without losing it or stopping writes. Short session and
-# election timeouts (3 s / 1 s) keep the pause after a broker death a few
+# election timeouts (2 s / 1 s) keep the pause after a broker death a few
 # seconds. Small heaps (256 MB each): the test machine has two cores and more
 # services beside.
 #
@@ -43,7 +43,7 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 unclean.leader.election.enable=false
 broker.heartbeat.interval.ms=500
-broker.session.timeout.ms=3000
+broker.session.timeout.ms=2000
 controller.quorum.election.timeout.ms=1000
 controller.quorum.fetch.timeout.ms=2000
 replica.lag.time.max.ms=5000
@@ -98,7 +98,11 @@ svc_kafka_ha_start() {  # DIR [MEMBER]
 
 svc_kafka_ha_stop() {  # DIR [MEMBER]
   local m
-  for m in ${2:-$_kha_members}; do stop_pidfile "$1/kafka-ha/$m/pid" 60 & done
+  # A clean shutdown moves leadership away first and can take a while; when
+  # `down` discards the data anyway, KILL follows after 3 s.
+  local wait_s=60
+  [ -z "${FIRSTCOME_SERVICES_DISCARD:-}" ] || wait_s=3
+  for m in ${2:-$_kha_members}; do stop_pidfile "$1/kafka-ha/$m/pid" "$wait_s" & done
   wait
 }
 

@@ -34,6 +34,11 @@ const std::vector<Setting>& Settings() {
       {"log", &Config::log, "embedded | kafka"},
       {"store", &Config::store, "sqlite | mysql"},
       {"redis_url", &Config::redis_url, "redis://host:port[/db]"},
+      {"redis_sentinels", &Config::redis_sentinels,
+       "host:port[,host:port]; when set, the Redis primary is found through Sentinel"},
+      {"redis_master_name", &Config::redis_master_name, "Sentinel's name for the Redis primary"},
+      {"redis_wait_replicas", &Config::redis_wait_replicas,
+       "Redis replicas that must have an admission before it is logged (0: none)"},
       {"kafka_brokers", &Config::kafka_brokers, "host:port[,host:port]"},
       {"mysql_url", &Config::mysql_url, "mysql://user:pass@host:port/db"},
       {"admin_token", &Config::admin_token, "bearer token for admin calls"},
@@ -158,6 +163,12 @@ Status Validate(const Config& c) {
       c.redis_connections < 1 || c.mysql_connections < 1 || c.kafka_partitions < 1) {
     return Status::Invalid(
         "timeouts, intervals, attempts, connections and partitions must be >= 1");
+  }
+  if (c.redis_wait_replicas < 0 || c.redis_wait_replicas > 16) {
+    return Status::Invalid("redis_wait_replicas must be 0..16");
+  }
+  if (!c.redis_sentinels.empty() && c.redis_master_name.empty()) {
+    return Status::Invalid("redis_master_name must not be empty");
   }
   if (c.catalog_refresh_ms < 10 || c.catalog_refresh_ms > 10000) {
     return Status::Invalid("catalog_refresh_ms must be 10..10000");

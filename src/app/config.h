@@ -27,6 +27,11 @@ struct Config {
   std::string log = "embedded";  // embedded | kafka
   std::string store = "sqlite";  // sqlite | mysql
   std::string redis_url = "redis://127.0.0.1:6379";
+  // High availability (docs/api.md, "High availability"): when set, the Redis
+  // primary is found through these Sentinels (redis_url is then not used).
+  std::string redis_sentinels;  // host:port[,host:port]
+  std::string redis_master_name = "firstcome";
+  std::int64_t redis_wait_replicas = 0;  // replicas that must have an admission before it is logged
   std::string kafka_brokers = "127.0.0.1:9092";
   std::string mysql_url = "mysql://firstcome:firstcome@127.0.0.1:3306/firstcome";
   std::string admin_token;

@@ -29,6 +29,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -38,6 +39,22 @@ namespace firstcome {
 
 struct RedisGateOptions {
   std::string url = "redis://127.0.0.1:6379";  // redis://host:port[/db]
+  // High availability (docs/design.md, "Losing a server"). With sentinels
+  // ("host:port[,host:port]") the primary is found through them (only the
+  // database of `url` is used) and followed through failovers; admissions
+  // after the primary changed wait for the failover fence (redis_fence.h).
+  std::string sentinels;
+  std::string master_name = "firstcome";
+  // WAIT for this many replicas after each pipelined batch that admitted
+  // someone; fewer in time: the batch's admissions are released and answered
+  // Unavailable (nothing taken, nothing logged).
+  int wait_replicas = 0;
+  // The fence's check: rebuild every event's gate state from the log and the
+  // store through the Gate given. Empty: this process waits for another's.
+  std::function<Status(Gate&)> check_after_failover;
+  // How long the check waits first for in-flight admissions of the old
+  // primary to reach the log (the log's delivery timeout and a margin).
+  std::chrono::milliseconds fence_grace{3500};
   int connections = 4;
   std::chrono::milliseconds timeout{1000};
   // How long a locally cached sold-out flag is trusted before asking again.
