@@ -2,7 +2,7 @@
 // + 2 replicas + 3 Sentinels, three KRaft Kafka brokers with replication 3 and
 // min.insync.replicas 2, MariaDB), started once for this binary, and per test
 // two API processes and a consumer (firstcome serve --role api/consumer with
-// redis_sentinels and redis_wait_replicas 1). Each test runs a burst of 20,000
+// redis_sentinels, redis_wait_replicas 1 and 8 Redis connections). Each test runs a burst of 20,000
 // users for 5,000 coupons, breaks one server in the middle, and checks that
 // nothing was issued twice or lost: issued <= total, no seq twice, every 201
 // persisted, audit clean, the event sold out after the fault. A prober issues
@@ -127,12 +127,13 @@ class HighAvailability : public ::testing::Test {
   }
 
   static std::vector<std::string> Env() {
-    return {"FIRSTCOME_GATE=redis",
-            "FIRSTCOME_LOG=kafka",
-            "FIRSTCOME_STORE=mysql",
+    return {"FIRSTCOME_GATE=redis", "FIRSTCOME_LOG=kafka", "FIRSTCOME_STORE=mysql",
             "FIRSTCOME_REDIS_SENTINELS=" + services->env("FIRSTCOME_REDIS_SENTINELS"),
             "FIRSTCOME_REDIS_MASTER_NAME=" + services->env("FIRSTCOME_REDIS_MASTER_NAME"),
             "FIRSTCOME_REDIS_WAIT_REPLICAS=1",
+            // WAIT holds each worker for a replica round trip per batch:
+            // more workers keep up with the burst (docs/high-availability.md).
+            "FIRSTCOME_REDIS_CONNECTIONS=8",
             "FIRSTCOME_KAFKA_BROKERS=" + services->env("FIRSTCOME_KAFKA_BROKERS"),
             "FIRSTCOME_MYSQL_URL=" + services->env("FIRSTCOME_MYSQL_URL")};
   }
