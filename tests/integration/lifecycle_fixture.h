@@ -155,6 +155,9 @@ class LifecycleTest : public ::testing::TestWithParam<std::string> {
     apis_.push_back(Start("all", {}, first_port_));
   }
 
+  // The process behind API i (0: a(); distributed, 1: b()), to kill it.
+  FirstcomeProcess& ApiProcess(std::size_t i) { return *processes_.at(i); }
+
   // Extra flags for every process (set before SetUp; e.g. the retry job's pace).
   std::vector<std::string> extra_flags_;
   // Extra flags for the second API process of the distributed deployment.
