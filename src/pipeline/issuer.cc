@@ -220,11 +220,11 @@ void Issuer::OnAdmitted(std::shared_ptr<const Event> event, std::string user_id,
       a.user_id = issuance.user_id;
       a.coupon_id = issuance.coupon_id;
       a.seq = issuance.seq;
-      done(std::move(a));
-      // After the answer, not waited for: an acknowledgement that is lost
+      // Not waited for (it only queues): an acknowledgement that is lost
       // only makes a settler append the same record again (a duplicate).
+      // Before the answer, so nothing here runs after the caller moved on.
       parts_.gate->Acknowledge(issuance, [](Status) {});
-      return;
+      return done(std::move(a));
     }
     log_failures_.fetch_add(1, std::memory_order_relaxed);
     if (appended.failure == AppendFailure::kPossiblyPersisted) {

@@ -14,6 +14,7 @@
 
 #include "lifecycle_fixture.h"
 #include "loadgen/load_generator.h"
+#include "support/http_client.h"
 #include "support/services.h"
 
 namespace firstcome::test {
@@ -28,6 +29,13 @@ class ApiCrashHealTest : public LifecycleTest {
     // The process to be killed waits longer for a Kafka batch, so more of its
     // admissions are in flight at the kill (the case being healed).
     second_api_flags_ = {"--kafka-linger-ms", "50"};
+  }
+
+  // A counter of a process's /metrics (0 when absent).
+  static std::int64_t Counter(const ApiEndpoint& api, const std::string& name) {
+    const std::string text = "\n" + HttpRequest("127.0.0.1", api.port, "GET", "/metrics").body;
+    const auto at = text.find("\n" + name + " ");
+    return at == std::string::npos ? 0 : std::stoll(text.substr(at + name.size() + 2));
   }
 
   // Admissions pending in Redis for the event (all incarnations of its id).
@@ -78,9 +86,9 @@ TEST_P(ApiCrashHealTest, KilledApiProcessHealsWithoutAnOperator) {
   const double burst_left_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
 
-  // What the killed process left: admissions nobody logged yet (the live
-  // process's are acknowledged within milliseconds once the burst is over).
-  const std::int64_t left_pending = PendingInRedis("heal");
+  // Pending now: what the killed process left and the settlers have not
+  // logged yet (the live process's are acknowledged within milliseconds).
+  const std::int64_t pending_after_burst = PendingInRedis("heal");
 
   std::map<std::string, std::int64_t> answered;  // user -> seq told
   std::set<std::int64_t> told_seqs;
@@ -101,19 +109,23 @@ TEST_P(ApiCrashHealTest, KilledApiProcessHealsWithoutAnOperator) {
       std::chrono::seconds(90));
   std::string out;
   const int audit = RunAudit("heal", &out);
+  // What the killed process left, as the surviving settlers logged it.
+  const std::int64_t healed = Counter(a(), "firstcome_settle_logged_total") +
+                              Counter(consumer_api(), "firstcome_settle_logged_total");
   const std::int64_t issued = Field(GetEvent(a(), "heal"), "issued");
   const std::int64_t persisted = Field(GetEvent(a(), "heal"), "persisted");
   std::printf(
       "kill -9 of one of two API processes at %lld issued; burst ran %.2f s more; answered 201: "
-      "%zu; left pending by the killed process: %lld; settle_after %lld ms; nothing pending "
-      "%.2f s after the burst; audit clean %.2f s after the burst (%.2f s after the kill); "
-      "issued %lld of %lld, persisted %lld; audit exit %d\n",
+      "%zu; settle_after %lld ms; pending after the burst: %lld; healed (logged by the "
+      "settlers): %lld; nothing pending %.2f s after the burst; audit clean %.2f s after the "
+      "burst (%.2f s after the kill); issued %lld of %lld, persisted %lld; audit exit %d\n",
       static_cast<long long>(issued_at_kill), burst_left_s, answered.size(),
-      static_cast<long long>(left_pending), static_cast<long long>(kSettleAfterMs), pending_gone_s,
-      healed_s, healed_s < 0 ? -1 : healed_s + burst_left_s, static_cast<long long>(issued),
+      static_cast<long long>(kSettleAfterMs), static_cast<long long>(pending_after_burst),
+      static_cast<long long>(healed), pending_gone_s, healed_s,
+      healed_s < 0 ? -1 : healed_s + burst_left_s, static_cast<long long>(issued),
       static_cast<long long>(kTotal), static_cast<long long>(persisted), audit);
 
-  EXPECT_GT(left_pending, 0) << "the kill left nothing to heal: the test proved nothing";
+  EXPECT_GT(healed, 0) << "the kill left nothing to heal: the test proved nothing";
   ASSERT_GE(pending_gone_s, 0) << "pending admissions were not settled";
   // The bound: settle_after, a pass interval (settle_after / 4) and the
   // appends, from the kill; the burst itself ran part of that time.
