@@ -61,14 +61,16 @@ class ApiCrashHealTest : public LifecycleTest {
 };
 
 TEST_P(ApiCrashHealTest, KilledApiProcessHealsWithoutAnOperator) {
-  constexpr std::int64_t kTotal = 4000;
+  // Small enough to sell out soon after the kill: from then on the live
+  // process admits nothing, so what stays pending is the killed one's.
+  constexpr std::int64_t kTotal = 2000;
   ASSERT_EQ(CreateEvent(a(), "heal", kTotal).status, 201);
   LoadOptions load;
   load.targets = {"http://127.0.0.1:" + std::to_string(a().port),
                   "http://127.0.0.1:" + std::to_string(b().port)};
   load.event_id = "heal";
   load.connections = 300;
-  load.duration = std::chrono::milliseconds(6000);
+  load.duration = std::chrono::milliseconds(5000);
   load.distribution = UserDistribution::kUnique;
   load.record_answers = true;
   load.give_up_after = std::chrono::seconds(60);
@@ -78,17 +80,27 @@ TEST_P(ApiCrashHealTest, KilledApiProcessHealsWithoutAnOperator) {
   // Kill b() once the burst is well under way.
   const bool underway = WaitForFieldAtLeast(a(), "heal", "issued", 800, std::chrono::seconds(30));
   ApiProcess(1).Kill9();
-  const auto killed_at = std::chrono::steady_clock::now();
   const std::int64_t issued_at_kill = Field(GetEvent(a(), "heal"), "issued");
+  // No operator from here on. Healed: nothing pending any more, and the
+  // surviving settlers logged something (the burst goes on meanwhile).
+  const auto settled_total = [&] {
+    return Counter(a(), "firstcome_settle_logged_total") +
+           Counter(consumer_api(), "firstcome_settle_logged_total");
+  };
+  const double healed_s =
+      SecondsUntil([&] { return settled_total() > 0 && PendingInRedis("heal") == 0; },
+                   std::chrono::milliseconds(kSettleAfterMs + 30000));
   burst.join();
   ASSERT_TRUE(underway) << "the burst did not get going";
   ASSERT_TRUE(report.ok()) << report.status().ToString();
-  const double burst_left_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
-
-  // Pending now: what the killed process left and the settlers have not
-  // logged yet (the live process's are acknowledged within milliseconds).
-  const std::int64_t pending_after_burst = PendingInRedis("heal");
+  // ...and `firstcome audit` (no --repair) exits 0 once the consumer stored
+  // everything: the time after the burst it took.
+  const double audit_clean_s = SecondsUntil(
+      [&] {
+        std::string out;
+        return RunAudit("heal", &out) == 0;
+      },
+      std::chrono::seconds(90));
 
   std::map<std::string, std::int64_t> answered;  // user -> seq told
   std::set<std::int64_t> told_seqs;
@@ -97,43 +109,34 @@ TEST_P(ApiCrashHealTest, KilledApiProcessHealsWithoutAnOperator) {
     EXPECT_TRUE(answered.emplace(a.user_id, a.seq).second) << a.user_id << " told twice";
     EXPECT_TRUE(told_seqs.insert(a.seq).second) << "seq " << a.seq << " told twice";
   }
-
-  // No operator: wait until nothing is pending, then until audit is clean.
-  const double pending_gone_s = SecondsUntil([&] { return PendingInRedis("heal") == 0; },
-                                             std::chrono::milliseconds(kSettleAfterMs + 30000));
-  const double healed_s = SecondsUntil(
-      [&] {
-        std::string out;
-        return RunAudit("heal", &out) == 0;
-      },
-      std::chrono::seconds(90));
   std::string out;
   const int audit = RunAudit("heal", &out);
   // What the killed process left, as the surviving settlers logged it.
-  const std::int64_t healed = Counter(a(), "firstcome_settle_logged_total") +
-                              Counter(consumer_api(), "firstcome_settle_logged_total");
+  const std::int64_t healed = settled_total();
   const std::int64_t issued = Field(GetEvent(a(), "heal"), "issued");
   const std::int64_t persisted = Field(GetEvent(a(), "heal"), "persisted");
   std::printf(
-      "kill -9 of one of two API processes at %lld issued; burst ran %.2f s more; answered 201: "
-      "%zu; settle_after %lld ms; pending after the burst: %lld; healed (logged by the "
-      "settlers): %lld; nothing pending %.2f s after the burst; audit clean %.2f s after the "
-      "burst (%.2f s after the kill); issued %lld of %lld, persisted %lld; audit exit %d\n",
-      static_cast<long long>(issued_at_kill), burst_left_s, answered.size(),
-      static_cast<long long>(kSettleAfterMs), static_cast<long long>(pending_after_burst),
-      static_cast<long long>(healed), pending_gone_s, healed_s,
-      healed_s < 0 ? -1 : healed_s + burst_left_s, static_cast<long long>(issued),
-      static_cast<long long>(kTotal), static_cast<long long>(persisted), audit);
+      "kill -9 of one of two API processes at %lld issued; answered 201: %zu; healed (logged by "
+      "the surviving settlers, no operator): %lld, nothing pending %.2f s after the kill "
+      "(settle_after %lld ms); audit clean %.2f s after the burst; issued %lld of %lld, "
+      "persisted %lld; audit exit %d\n",
+      static_cast<long long>(issued_at_kill), answered.size(), static_cast<long long>(healed),
+      healed_s, static_cast<long long>(kSettleAfterMs), audit_clean_s,
+      static_cast<long long>(issued), static_cast<long long>(kTotal),
+      static_cast<long long>(persisted), audit);
 
   EXPECT_GT(healed, 0) << "the kill left nothing to heal: the test proved nothing";
-  ASSERT_GE(pending_gone_s, 0) << "pending admissions were not settled";
-  // The bound: settle_after, a pass interval (settle_after / 4) and the
-  // appends, from the kill; the burst itself ran part of that time.
-  EXPECT_LE(pending_gone_s + burst_left_s, kSettleAfterMs / 1000.0 * 1.25 + 5.0);
-  ASSERT_GE(healed_s, 0) << "audit never came clean without --repair";
+  ASSERT_GE(healed_s, 0) << "pending admissions were not settled";
+  // The bound: settle_after, one pass (settle_after / 4) and the appends;
+  // slack for a loaded machine (and for the sell-out, after which nothing
+  // new is pending).
+  EXPECT_LE(healed_s, kSettleAfterMs / 1000.0 * 1.25 + 5.0);
+  ASSERT_GE(audit_clean_s, 0) << "audit never came clean without --repair";
   EXPECT_EQ(audit, 0) << out;
   EXPECT_LE(issued, kTotal);
   EXPECT_EQ(persisted, issued);
+  // Every admission was answered 201 or healed, except the killed process's
+  // that reached the log with their 201 lost in the kill.
   EXPECT_GE(issued, static_cast<std::int64_t>(answered.size()));
 
   // Every user who heard 201 has that coupon, persisted, as the user would ask.
