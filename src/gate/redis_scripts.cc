@@ -11,13 +11,6 @@ namespace firstcome::redis {
 
 namespace {
 
-// The admission time in milliseconds by Redis's clock, so every API process
-// and settler measures a pending admission's age on one clock. (Redis 7 runs
-// scripts by effects, so a write after TIME is allowed.)
-#define FC_LUA_NOW                 \
-  "local t = redis.call('TIME')\n" \
-  "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-
 // KEYS: count, next, users, free, total, pending, pending_at. ARGV: user,
 // total, per_user. Replies {0, seq, user_seq, admitted_at} admitted | {1,
 // seq...} already_issued | {2} sold_out | {3} gone. An admission is recorded
@@ -69,7 +62,11 @@ local entry = string.format('%d:%d', seq, user_seq)
 if held then entry = held .. ',' .. entry end
 redis.call('HSET', KEYS[3], ARGV[1], entry)
 redis.call('INCR', KEYS[1])
-)lua" FC_LUA_NOW R"lua(
+-- The admission time by Redis's clock (ms), so every process and settler
+-- measures a pending admission's age on one clock. (Redis 7 runs scripts by
+-- effects, so writing after TIME is allowed.)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[6], seq, string.format('%d:%d:0:', user_seq, now) .. ARGV[1])
 redis.call('ZADD', KEYS[7], now, seq)
 return {0, seq, user_seq, now}
@@ -122,7 +119,9 @@ return 1
 // KEYS: pending, pending_at. ARGV: age_ms, max. Claims (marks 1) up to max
 // pending admissions admitted at least age_ms ago, oldest first, and replies
 // {seq, user_seq, admitted_at, user, ...} for each (claimed before or now).
-constexpr char kClaimScript[] = FC_LUA_NOW R"lua(
+constexpr char kClaimScript[] = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local seqs = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[1]),
                         'LIMIT', 0, tonumber(ARGV[2]))
 local out = {}
