@@ -62,6 +62,40 @@ Result<bool> FailoverFence::Open(redisContext* c, const std::string& run_id) {
   return false;
 }
 
+Result<std::vector<ReplyPtr>> FailoverFence::ExchangeIfChecked(const std::vector<Argv>& commands) {
+  std::lock_guard lock(exchange_mu_);
+  SigpipeBlock no_sigpipe;
+  if (exchange_.context != nullptr && !StillOpen(exchange_.context.get())) {
+    exchange_.context.reset();
+  }
+  if (exchange_.context == nullptr) {
+    auto c = locator_.Connect();
+    if (!c.ok()) return c.status();
+    exchange_ = std::move(c).value();
+  }
+  redisContext* c = exchange_.context.get();
+  bool sent = Argv{"GET", kCheckedKey}.AppendTo(c);
+  for (const auto& cmd : commands) sent = sent && cmd.AppendTo(c);
+  std::vector<ReplyPtr> replies;
+  while (sent && replies.size() < commands.size() + 1) {
+    void* raw = nullptr;
+    if (redisGetReply(c, &raw) != REDIS_OK) break;
+    replies.emplace_back(static_cast<redisReply*>(raw));
+  }
+  if (replies.size() < commands.size() + 1) {
+    Status s = ConnectionError(c, "fence");
+    exchange_.context.reset();
+    return s;
+  }
+  const redisReply& checked = *replies.front();
+  if (checked.type != REDIS_REPLY_STRING || ReplyText(checked) != exchange_.run_id) {
+    exchange_.context.reset();  // look the primary up again next time
+    return Status::Unavailable("redis gate: the primary's state is not checked yet");
+  }
+  replies.erase(replies.begin());
+  return replies;
+}
+
 bool FailoverFence::Sleep(std::chrono::milliseconds d) {
   std::unique_lock lock(mu_);
   return !wake_.wait_for(lock, d, [this] { return stopping_; });

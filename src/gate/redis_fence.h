@@ -28,6 +28,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/status.h"
 #include "gate/redis_primary.h"
@@ -49,6 +50,13 @@ class FailoverFence {
   // checked yet.
   Result<bool> Open(redisContext* c, const std::string& run_id);
 
+  // Runs `commands` on the current primary only if its state is checked (in
+  // one pipeline after the GET of fc:gate:checked, on one connection, so on
+  // one server); Unavailable otherwise, and their replies are dropped. For
+  // the settler's claims: a claim logged from a primary not checked yet could
+  // reach the log after the check read it (a seq handed out twice).
+  Result<std::vector<ReplyPtr>> ExchangeIfChecked(const std::vector<Argv>& commands);
+
  private:
   void Loop();
   // One attempt; Ok once the current primary's state is checked.
@@ -60,6 +68,9 @@ class FailoverFence {
   const std::function<Status()> check_;
   const std::chrono::milliseconds grace_;
   const std::string token_;
+
+  std::mutex exchange_mu_;
+  PrimaryConnection exchange_;  // guarded by exchange_mu_
 
   std::mutex mu_;
   std::condition_variable wake_;

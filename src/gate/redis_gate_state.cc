@@ -108,46 +108,9 @@ Status WriteRebuild(ControlConnection& control, const Event& event,
   if (!input.ok()) return input.status();
   const std::set<std::int64_t>& held = input->held_seqs;
   const std::int64_t max_seq = input->max_seq;
-  // user -> (user_seq -> seq), ordered so stored values are deterministic.
-  std::map<std::string, std::map<std::int32_t, std::int64_t>> users;
-  for (const auto& i : issuances) users[i.user_id].emplace(i.user_seq, i.seq);
-
-  EventKeys keys(event);
   // One MULTI/EXEC: other clients see the old state or the new one, never a
   // mix; a connection lost before EXEC leaves the old state untouched.
-  std::vector<Argv> tx;
-  tx.push_back(Argv{"MULTI"});
-  tx.push_back(Argv{"DEL", keys.count, keys.next, keys.users, keys.free});
-  tx.push_back(Argv{"SET", keys.count}.Add(static_cast<std::int64_t>(held.size())));
-  tx.push_back(Argv{"SET", keys.next}.Add(max_seq));
-  tx.push_back(Argv{"SET", keys.total}.Add(event.total));
-  Argv hset{"HSET", keys.users};
-  for (const auto& [user, seqs] : users) {
-    std::string value;
-    for (const auto& [user_seq, seq] : seqs) {
-      if (!value.empty()) value += ',';
-      value += std::to_string(seq) + ":" + std::to_string(user_seq);
-    }
-    hset.Add(user).Add(value);
-    if (hset.size() >= 2 + 2 * kChunk) {
-      tx.push_back(std::move(hset));
-      hset = Argv{"HSET", keys.users};
-    }
-  }
-  if (hset.size() > 2) tx.push_back(std::move(hset));
-  Argv zadd{"ZADD", keys.free};
-  for (std::int64_t seq = 1; seq <= max_seq; ++seq) {
-    if (held.count(seq) != 0) continue;
-    zadd.Add(seq).Add(seq);
-    if (zadd.size() >= 2 + 2 * kChunk) {
-      tx.push_back(std::move(zadd));
-      zadd = Argv{"ZADD", keys.free};
-    }
-  }
-  if (zadd.size() > 2) tx.push_back(std::move(zadd));
-  tx.push_back(Argv{"EXEC"});
-
-  auto replies = control.Exchange(tx);
+  auto replies = control.Exchange(RebuildCommands(event, issuances, held, max_seq));
   if (!replies.ok()) return replies.status();
   for (const auto& r : *replies) {
     if (r->type == REDIS_REPLY_ERROR) return ErrorReplyStatus(*r);

@@ -189,7 +189,7 @@ class HighAvailability : public ::testing::Test {
     load.event_id = event;
     load.connections = 100;
     load.requests = kUsers;
-    load.rate = 1000;  // ~20 s: the fault lands early, the pause leaves enough users
+    load.rate = 800;  // ~25 s: the fault lands early, the pause leaves enough users
     load.record_answers = true;
     load.give_up_after = std::chrono::seconds(120);
     Prober prober({api1, api2}, event + "-probe");
