@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,6 +97,17 @@ class Gate {
   // callback runs exactly once (see Thread safety above).
   // An error Status means nothing was decided (caller answers 503).
   virtual void Admit(const Event& event, std::string_view user_id, AdmitCallback done) = 0;
+
+  // Hot path, without a callback: Admit's decision when the gate can make it
+  // at once, on the calling thread, without I/O (the memory gate always, the
+  // Redis gate from its sold-out cache); nullopt: call Admit. Why: a caller
+  // that needs no callback object allocates nothing for the request most of
+  // a drop answers (sold out).
+  virtual std::optional<Result<Admission>> AdmitNow(const Event& event, std::string_view user_id) {
+    (void)event;
+    (void)user_id;
+    return std::nullopt;
+  }
 
   // Undo an admission whose issuance could not be made durable: the user no
   // longer holds `seq`, the count drops by one and `seq` becomes free again.
