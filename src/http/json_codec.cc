@@ -12,6 +12,7 @@
 namespace firstcome::http {
 
 namespace json = boost::json;
+using namespace std::string_view_literals;
 
 namespace {
 
@@ -285,8 +286,14 @@ Status ParseIssueBody(std::string_view body, std::string* user_id, bool user_id_
 void AppendJsonString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
+  // Runs of characters that need no escape are appended whole (ids are all
+  // of one run: one append instead of one per character).
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;  // UTF-8 passes through unchanged
+    out.append(text.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -304,15 +311,12 @@ void AppendJsonString(std::string& out, std::string_view text) {
         out += "\\t";
         break;
       default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xf];
-        } else {
-          out += ch;  // UTF-8 passes through unchanged
-        }
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xf];
     }
   }
+  out.append(text.data() + run, text.size() - run);
   out += '"';
 }
 
@@ -442,26 +446,26 @@ void AppendRetryAnswer(std::string& out, const RetryAnswer& a) {
 }
 
 void AppendIssueAnswer(std::string& out, std::string_view status_name, const IssueAnswer& a) {
-  out += "{\"status\":\"";
+  out += "{\"status\":\""sv;
   out += status_name;
-  out += "\",\"event_id\":";
+  out += "\",\"event_id\":"sv;
   AppendJsonString(out, a.event_id);
-  out += ",\"user_id\":";
+  out += ",\"user_id\":"sv;
   AppendJsonString(out, a.user_id);
   if (a.status == IssueStatus::kIssued) {
-    out += ",\"coupon_id\":";
+    out += ",\"coupon_id\":"sv;
     AppendJsonString(out, a.coupon_id);
-    out += ",\"seq\":";
+    out += ",\"seq\":"sv;
     AppendInt(out, a.seq);
   } else {
     // Not a success: the common error shape too, so generic clients see
     // {"error", "detail"} on every non-2xx answer.
-    out += ",\"error\":\"";
+    out += ",\"error\":\""sv;
     out += status_name;
-    out += "\",\"detail\":";
+    out += "\",\"detail\":"sv;
     AppendJsonString(out, a.detail.empty() ? DefaultDetail(a.status) : a.detail);
     if (a.status == IssueStatus::kAlreadyIssued) {
-      out += ",\"coupons\":";
+      out += ",\"coupons\":"sv;
       AppendCoupons(out, a.coupons);
     }
   }

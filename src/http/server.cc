@@ -67,6 +67,7 @@ namespace firstcome {
 
 namespace {
 
+using namespace std::string_view_literals;
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
@@ -90,14 +91,15 @@ constexpr std::size_t kLingerMaxBytes = 64 * 1024 * 1024;
 void AppendDateHeader(std::string& out) {
   thread_local std::time_t cached_second = 0;
   thread_local char cached[64];
+  thread_local std::size_t cached_size = 0;
   std::time_t now = std::time(nullptr);
   if (now != cached_second) {
     std::tm tm;
     gmtime_r(&now, &tm);
-    std::strftime(cached, sizeof(cached), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    cached_size = std::strftime(cached, sizeof(cached), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
     cached_second = now;
   }
-  out += cached;
+  out.append(cached, cached_size);
 }
 
 void AppendUnsigned(std::string& out, std::size_t n) {
@@ -112,41 +114,41 @@ enum class ConnectionHeader { kNone, kClose, kKeepAlive };
 // an answer built once and sent for ever).
 void AppendAnswer(std::string& out, const http::Reply& reply, ConnectionHeader connection,
                   bool dated) {
-  out += "HTTP/1.1 ";
+  out += "HTTP/1.1 "sv;
   AppendUnsigned(out, static_cast<std::size_t>(reply.status));
   out += ' ';
   out += http::ReasonPhrase(reply.status);
-  out += "\r\nServer: firstcome\r\n";
+  out += "\r\nServer: firstcome\r\n"sv;
   if (dated) AppendDateHeader(out);
-  out += "Content-Type: ";
+  out += "Content-Type: "sv;
   out += reply.content_type;
-  out += "\r\nContent-Length: ";
+  out += "\r\nContent-Length: "sv;
   AppendUnsigned(out, reply.body.size());
   switch (connection) {
     case ConnectionHeader::kNone:
       break;
     case ConnectionHeader::kClose:
-      out += "\r\nConnection: close";
+      out += "\r\nConnection: close"sv;
       break;
     case ConnectionHeader::kKeepAlive:
-      out += "\r\nConnection: keep-alive";
+      out += "\r\nConnection: keep-alive"sv;
       break;
   }
   if (reply.allow != nullptr) {
-    out += "\r\nAllow: ";
+    out += "\r\nAllow: "sv;
     out += reply.allow;
   }
-  if (reply.www_authenticate) out += "\r\nWWW-Authenticate: Bearer";
+  if (reply.www_authenticate) out += "\r\nWWW-Authenticate: Bearer"sv;
   if (!reply.request_id.empty()) {
-    out += "\r\nX-Request-Id: ";
+    out += "\r\nX-Request-Id: "sv;
     out += reply.request_id;
   }
   if (reply.headers != nullptr) out += reply.headers;
   if (int retry_after = http::RetryAfterSeconds(reply); retry_after > 0) {
-    out += "\r\nRetry-After: ";
+    out += "\r\nRetry-After: "sv;
     AppendUnsigned(out, static_cast<std::size_t>(retry_after));
   }
-  out += "\r\n\r\n";
+  out += "\r\n\r\n"sv;
   out += reply.body;
 }
 
@@ -175,7 +177,10 @@ struct Shard {
   std::vector<std::shared_ptr<Session>> late;  // the sweep's, kept for its capacity
   // Declared last: destroyed first, so handlers it still holds (and the
   // sessions they keep alive) go while the registry above is still valid.
-  asio::io_context ioc{1};
+  // Why no locking of socket operations: every read, write and close of a
+  // session's socket runs on this shard's one thread (the acceptor's thread
+  // only registers a new socket, which stays locked, and hands it over).
+  asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::optional<Timer> sweep;  // destroyed before ioc
 };
 
@@ -279,10 +284,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void AwaitRequest() {
     request_.clear();
     parser_.emplace(request_, server_.options.body_limit, server_.user_header);
-    if (buffer_.size() > 0) {
-      ReadRequest();
-      return;
-    }
+    if (buffer_.size() > 0) return ParseOrRead();
     if (stop_requested_) {
       Close();
       return;
@@ -294,8 +296,31 @@ class Session : public std::enable_shared_from_this<Session> {
                               self->waiting_for_request_ = false;
                               if (ec) return self->Close();  // idle timeout, EOF, stop
                               self->buffer_.commit(n);
-                              self->ReadRequest();
+                              self->ParseOrRead();
                             });
+  }
+
+  // Parses the request as far as the buffer holds it, and reads on only when
+  // it is not whole yet. Why: a request usually arrives whole in one read,
+  // and Beast's read operations, which would find it in the buffer, complete
+  // through a post each (two per request). The parser's answers (errors,
+  // limits) are the same either way: Beast's reads call the same put().
+  void ParseOrRead() {
+    beast::error_code ec;
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      const std::size_t n = parser_->put(buffer_.data(), ec);
+      buffer_.consume(n);
+      if (ec == bhttp::error::need_more) {
+        ec = {};
+        break;
+      }
+      if (ec) return OnRead(ec);
+      if (n == 0) break;
+    }
+    if (parser_->is_done()) return OnRead(ec);
+    if (!parser_->is_header_done()) return ReadRequest();
+    ExpireIn(server_.options.read_timeout);
+    OnHeader(ec);
   }
 
   // Header first, so that a client waiting on "Expect: 100-continue" is told
