@@ -61,6 +61,8 @@ const std::vector<Setting>& Settings() {
       {"retry_max_attempts", &Config::retry_max_attempts, "attempts before a failed event is dead"},
       {"catalog_refresh_ms", &Config::catalog_refresh_ms,
        "how often each process checks the store for changed events (close, total, delete)"},
+      {"settle_after_ms", &Config::settle_after_ms,
+       "log an admission no process confirmed after this long (a killed API process; 0: off)"},
       {"log_level", &Config::log_level, "trace | debug | info | warn | error"},
       {"log_format", &Config::log_format, "text | json (one JSON object per line)"},
       {"user_auth", &Config::user_auth, "who the issuing user is: body | jwt | header"},
@@ -161,6 +163,9 @@ Status Validate(const Config& c) {
   }
   if (c.catalog_refresh_ms < 10 || c.catalog_refresh_ms > 10000) {
     return Status::Invalid("catalog_refresh_ms must be 10..10000");
+  }
+  if (c.settle_after_ms != 0 && (c.settle_after_ms < 100 || c.settle_after_ms > 3600000)) {
+    return Status::Invalid("settle_after_ms must be 0 (off) or 100..3600000");
   }
   if (c.kafka_linger_ms < 0 || c.kafka_linger_ms > 1000) {
     return Status::Invalid("kafka_linger_ms must be 0..1000");

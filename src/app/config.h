@@ -55,6 +55,11 @@ struct Config {
   // (closed, total, deleted): such a change reaches every process within
   // about 4x this (1 s at the default).
   std::int64_t catalog_refresh_ms = 250;
+  // An admission the log has not acknowledged after this long (its API
+  // process died or hung) is appended to the log by a settler running in
+  // every process that shares a gate (docs/design.md, "API crash
+  // self-healing"). 0: off (then only audit --repair settles them).
+  std::int64_t settle_after_ms = 10000;
 
   std::string log_level = "info";   // trace | debug | info | warn | error
   std::string log_format = "text";  // text | json (one JSON object per line)

@@ -119,14 +119,30 @@ class RedisGate final : public Gate {
 
   void Release(const Event& event, std::string_view user_id, std::int64_t seq,
                DoneCallback done) override {
+    GiveBack(event, user_id, seq, false, std::move(done));
+  }
+
+  void Withdraw(const Event& event, std::string_view user_id, std::int64_t seq,
+                DoneCallback done) override {
+    GiveBack(event, user_id, seq, true, std::move(done));
+  }
+
+  void Acknowledge(const Issuance& record, DoneCallback done) override {
     Request r;
-    r.release = true;
-    r.event_id = event.id;
-    r.incarnation = event.incarnation;
-    r.user_id = std::string(user_id);
-    r.seq = seq;
+    r.kind = Request::Kind::kAcknowledge;
+    r.event_id = record.event_id;
+    r.incarnation = record.incarnation;
+    r.record = record;
     r.release_done = std::move(done);
     if (!Enqueue(r)) r.release_done(Status::Unavailable("redis gate: too many requests queued"));
+  }
+
+  Result<std::vector<Issuance>> ClaimUnlogged(const Event& event, std::chrono::milliseconds age,
+                                              std::size_t max) override {
+    auto replies = Exchange(
+        {redis::ClaimCommand(EventKeys(event), age.count(), static_cast<std::int64_t>(max))});
+    if (!replies.ok()) return replies.status();
+    return redis::DecodeClaim(event, *replies->front());
   }
 
   Result<std::vector<std::int64_t>> SeqsOfUser(const Event& event,
@@ -180,7 +196,8 @@ class RedisGate final : public Gate {
     EventKeys keys(event);
     const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(kGoneMarkerTtl).count();
     auto replies = Exchange(
-        {Argv{"MULTI"}, Argv{"DEL", keys.count, keys.next, keys.users, keys.free},
+        {Argv{"MULTI"},
+         Argv{"DEL", keys.count, keys.next, keys.users, keys.free, keys.pending, keys.pending_at},
          Argv{"SET", keys.total, redis::kGoneMarker, "EX"}.Add(static_cast<std::int64_t>(ttl)),
          Argv{"EXEC"}});
     sold_out_.Forget(event.id);
@@ -204,13 +221,16 @@ class RedisGate final : public Gate {
 
  private:
   struct Request {
-    bool release = false;
+    // kAdmit answers admit_done; the others release_done.
+    enum class Kind { kAdmit, kRelease, kWithdraw, kAcknowledge };
+    Kind kind = Kind::kAdmit;
     std::string event_id;
     std::int64_t incarnation = 0;
     std::string user_id;
     std::int64_t total = 0;
     std::int32_t per_user = 1;
-    std::int64_t seq = 0;  // release only
+    std::int64_t seq = 0;  // release and withdraw only
+    Issuance record;       // acknowledge only
     AdmitCallback admit_done;
     DoneCallback release_done;
     Clock::time_point enqueued;
@@ -219,13 +239,25 @@ class RedisGate final : public Gate {
     Status released = Status::Internal("redis gate: no answer");
   };
 
+  void GiveBack(const Event& event, std::string_view user_id, std::int64_t seq, bool only_unclaimed,
+                DoneCallback done) {
+    Request r;
+    r.kind = only_unclaimed ? Request::Kind::kWithdraw : Request::Kind::kRelease;
+    r.event_id = event.id;
+    r.incarnation = event.incarnation;
+    r.user_id = std::string(user_id);
+    r.seq = seq;
+    r.release_done = std::move(done);
+    if (!Enqueue(r)) r.release_done(Status::Unavailable("redis gate: too many requests queued"));
+  }
+
   bool Enqueue(Request& r) {
     r.enqueued = Clock::now();
     {
       std::lock_guard lock(mu_);
       // Releases get headroom beyond the bound: a refused release leaves a
       // slot taken until audit --repair, so it is worth a little more memory.
-      const std::size_t bound = options_.max_queued * (r.release ? 2 : 1);
+      const std::size_t bound = options_.max_queued * (r.kind != Request::Kind::kAdmit ? 2 : 1);
       if (stopping_ || queue_.size() >= bound) return false;
       queue_.push_back(std::move(r));
     }
@@ -234,7 +266,7 @@ class RedisGate final : public Gate {
   }
 
   static void Fail(Request& r, const Status& s) {
-    if (r.release) {
+    if (r.kind != Request::Kind::kAdmit) {
       r.released = s;
     } else {
       r.admission.emplace(s);
@@ -242,8 +274,8 @@ class RedisGate final : public Gate {
   }
 
   void Finish(Request& r) {
-    if (r.release) {
-      if (r.released.ok()) sold_out_.Forget(r.event_id);
+    if (r.kind != Request::Kind::kAdmit) {
+      if (r.released.ok() && r.kind != Request::Kind::kAcknowledge) sold_out_.Forget(r.event_id);
       if (r.release_done) r.release_done(std::move(r.released));
       return;
     }
@@ -337,9 +369,12 @@ class RedisGate final : public Gate {
     std::size_t appended = 0;
     for (auto* r : requests) {
       const EventKeys keys(r->event_id, r->incarnation);
-      const Argv cmd = r->release
-                           ? redis::ReleaseCommand(shas_, keys, r->user_id, r->seq)
-                           : redis::AdmitCommand(shas_, keys, r->user_id, r->total, r->per_user);
+      const Argv cmd = r->kind == Request::Kind::kAdmit
+                           ? redis::AdmitCommand(shas_, keys, r->user_id, r->total, r->per_user)
+                       : r->kind == Request::Kind::kAcknowledge
+                           ? redis::AcknowledgeCommand(shas_, keys, r->record)
+                           : redis::ReleaseCommand(shas_, keys, r->user_id, r->seq,
+                                                   r->kind == Request::Kind::kWithdraw);
       if (!cmd.AppendTo(c)) break;
       ++appended;
     }
@@ -354,7 +389,10 @@ class RedisGate final : public Gate {
       Request& r = *requests[i];
       if (redis::IsNoScript(*reply)) {
         noscript->push_back(&r);
-      } else if (r.release) {
+      } else if (r.kind == Request::Kind::kAcknowledge) {
+        // 0 (another admission's, or none) is fine: acknowledging is idempotent.
+        r.released = reply->type == REDIS_REPLY_ERROR ? ErrorReplyStatus(*reply) : Status::Ok();
+      } else if (r.kind != Request::Kind::kAdmit) {
         r.released = redis::DecodeRelease(*reply);
       } else {
         r.admission.emplace(redis::DecodeAdmission(*reply));
@@ -537,46 +575,10 @@ Status RedisGate::Rebuild(const Event& event, const std::vector<Issuance>& issua
   if (!input.ok()) return input.status();
   const std::set<std::int64_t>& held = input->held_seqs;
   const std::int64_t max_seq = input->max_seq;
-  // user -> (user_seq -> seq), ordered so stored values are deterministic.
-  std::map<std::string, std::map<std::int32_t, std::int64_t>> users;
-  for (const auto& i : issuances) users[i.user_id].emplace(i.user_seq, i.seq);
-
-  EventKeys keys(event);
   // One MULTI/EXEC: other clients see the old state or the new one, never a
   // mix; a connection lost before EXEC leaves the old state untouched.
-  std::vector<Argv> tx;
-  tx.push_back(Argv{"MULTI"});
-  tx.push_back(Argv{"DEL", keys.count, keys.next, keys.users, keys.free});
-  tx.push_back(Argv{"SET", keys.count}.Add(static_cast<std::int64_t>(held.size())));
-  tx.push_back(Argv{"SET", keys.next}.Add(max_seq));
-  tx.push_back(Argv{"SET", keys.total}.Add(event.total));
-  Argv hset{"HSET", keys.users};
-  for (const auto& [user, seqs] : users) {
-    std::string value;
-    for (const auto& [user_seq, seq] : seqs) {
-      if (!value.empty()) value += ',';
-      value += std::to_string(seq) + ":" + std::to_string(user_seq);
-    }
-    hset.Add(user).Add(value);
-    if (hset.size() >= 2 + 2 * kChunk) {
-      tx.push_back(std::move(hset));
-      hset = Argv{"HSET", keys.users};
-    }
-  }
-  if (hset.size() > 2) tx.push_back(std::move(hset));
-  Argv zadd{"ZADD", keys.free};
-  for (std::int64_t seq = 1; seq <= max_seq; ++seq) {
-    if (held.count(seq) != 0) continue;
-    zadd.Add(seq).Add(seq);
-    if (zadd.size() >= 2 + 2 * kChunk) {
-      tx.push_back(std::move(zadd));
-      zadd = Argv{"ZADD", keys.free};
-    }
-  }
-  if (zadd.size() > 2) tx.push_back(std::move(zadd));
-  tx.push_back(Argv{"EXEC"});
+  auto replies = Exchange(redis::RebuildCommands(event, issuances, held, max_seq));
 
-  auto replies = Exchange(tx);
   sold_out_.Forget(event.id);
   if (!replies.ok()) return replies.status();
   for (const auto& r : *replies) {

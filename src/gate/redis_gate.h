@@ -11,16 +11,22 @@
 //   fc:{E}:I:free   sorted set of released seqs (score = seq), handed out first
 //   fc:{E}:I:total  the event's total (set on the first admission, changed by
 //                   SetTotal); "gone" for kGoneMarkerTtl once forgotten
+//   fc:{E}:I:pending     hash seq -> "user_seq:admitted_at:claimed:user", the
+//                        admissions not yet acknowledged as logged (gate.h)
+//   fc:{E}:I:pending_at  sorted set of those seqs, score = admitted_at (ms,
+//                        Redis's clock), for the settler's oldest-first claim
 // Invariants (kept by the scripts, which Redis runs atomically): count = number
 // of (user, seq) pairs in users; every seq in 1..next is either held by exactly
-// one user or in free; count <= total and next <= total.
+// one user or in free; count <= total and next <= total; a pending seq is
+// held by the user its entry names, and pending and pending_at have the same
+// seqs.
 //
 // Thread safety (adds to gate.h):
-//   - Admit, Release: may be called concurrently from any thread; they only
-//     queue (a full queue answers Unavailable at once).
-//   - SeqsOfUser, AdmittedCount, Snapshot, SetTotal, Rebuild, Forget, Health: may be
-//     called concurrently from any thread; they share one control connection,
-//     so they run one at a time.
+//   - Admit, Release, Withdraw, Acknowledge: may be called concurrently from
+//     any thread; they only queue (a full queue answers Unavailable at once).
+//   - SeqsOfUser, AdmittedCount, Snapshot, SetTotal, Rebuild, Forget, Health,
+//     ClaimUnlogged: may be called concurrently from any thread; they share
+//     one control connection, so they run one at a time.
 //   - callbacks: run on one of the `connections` worker threads, one after
 //     another for a pipelined batch (a slow one delays the rest); inline on
 //     the calling thread when answered at once (cached sold-out flag, full
