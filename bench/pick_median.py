@@ -28,12 +28,17 @@ def main():
             continue
         ref = load(os.path.join(d, f"{name}-r{i}-ref.json"))
         rps = run["requests_per_second"]
+        cpu = run.get("server_cpu_us_per_request")
+        ref_cpu = ref.get("server_cpu_us_per_request") if ref else None
         pairs.append({
             "run": i,
             "rps": rps,
             "ref_rps": ref["requests_per_second"] if ref else None,
             "ratio": rps / ref["requests_per_second"] if ref else None,
             "p99_ms": run["latency_ms"]["p99"],
+            "cpu_us": cpu,
+            "ref_cpu_us": ref_cpu,
+            "cpu_ratio": cpu / ref_cpu if cpu and ref_cpu else None,
         })
     if not pairs:
         print(f"pick_median: no runs of {name}", file=sys.stderr)

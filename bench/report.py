@@ -146,6 +146,48 @@ def main():
              "starts only once the consumer has persisted the previous one, so none is "
              "measured while the consumer drains another's backlog.")
     L.append("")
+    L.append("## Server CPU per request")
+    L.append("")
+    L.append("User+sys CPU of the whole server process (every thread: HTTP, log writer, "
+             "consumer, metrics; for nginx master and worker) over the run, from "
+             "`/proc/PID/stat`, divided by the answers. This is the figure to steer by: "
+             "req/s on this shared machine swings by ±30% between runs a minute apart, "
+             "CPU per request barely moves. The distributed rows count the firstcome "
+             "process alone (Redis, Kafka and MariaDB are other processes). "
+             "`bench/instructions` gives instructions per request (valgrind), which "
+             "do not move at all.")
+    L.append("")
+    L.append("| scenario | server CPU µs/request | nginx CPU µs/request (same pair) | × nginx | "
+             "each pair (× nginx) |")
+    L.append("|---|---:|---:|---:|---|")
+    for name, title in SCENARIOS:
+        r = runs.get(name)
+        if not r or name == "reference":
+            continue
+        cpu = r.get("server_cpu_us_per_request")
+        ref = paired_ref(name)
+        ref_cpu = ref.get("server_cpu_us_per_request") if ref else None
+        p = pairs(name)
+        each = "—"
+        if p and len(p["pairs"]) > 1:
+            each = " / ".join(fmt(x.get("cpu_ratio"), 2) for x in p["pairs"])
+        L.append(f"| {title} | {fmt(cpu, 2)} | {fmt(ref_cpu, 2)} | "
+                 f"{fmt(cpu / ref_cpu if cpu and ref_cpu else None, 2)} | {each} |")
+    ref = runs.get("reference")
+    if ref:
+        L.append(f"| {dict(SCENARIOS)['reference']} | "
+                 f"{fmt(ref.get('server_cpu_us_per_request'), 2)} | | 1.00 | |")
+    L.append("")
+    instr = os.path.join(d, "instructions.txt")
+    if os.path.exists(instr):
+        L.append("Instructions per request (`bench/instructions`: the server under valgrind's "
+                 "callgrind, one HTTP thread, 16 connections; every thread, user space only, so "
+                 "the kernel's TCP work is not in it; nginx `return 200` counted the same way):")
+        L.append("")
+        L.append("```")
+        L.extend(l.rstrip("\n") for l in open(instr))
+        L.append("```")
+        L.append("")
     L.append("## HTTP scenarios (firstcome bench)")
     L.append("")
     L.append("| scenario | req/s | nginx just before | × nginx | each pair | p50 ms | p90 ms | "

@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -106,6 +107,17 @@ class Gate {
   // callback runs exactly once (see Thread safety above).
   // An error Status means nothing was decided (caller answers 503).
   virtual void Admit(const Event& event, std::string_view user_id, AdmitCallback done) = 0;
+
+  // Hot path, without a callback: Admit's decision when the gate can make it
+  // at once, on the calling thread, without I/O (the memory gate always, the
+  // Redis gate from its sold-out cache); nullopt: call Admit. Why: a caller
+  // that needs no callback object allocates nothing for the request most of
+  // a drop answers (sold out).
+  virtual std::optional<Result<Admission>> AdmitNow(const Event& event, std::string_view user_id) {
+    (void)event;
+    (void)user_id;
+    return std::nullopt;
+  }
 
   // Gives a held seq back whatever its record's state (a revocation, a
   // repair): the user no longer holds `seq`, the count drops by one, `seq`

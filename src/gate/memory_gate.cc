@@ -119,10 +119,13 @@ Status GoneStatus(const Event& event) {
 class MemoryGate final : public Gate {
  public:
   void Admit(const Event& event, std::string_view user_id, AdmitCallback done) override {
-    if (Status s = CheckEvent(event); !s.ok()) return done(std::move(s));
-    if (Status s = CheckUser(user_id); !s.ok()) return done(std::move(s));
-    Result<Admission> answer = Decide(event, user_id);
-    done(std::move(answer));
+    done(*AdmitNow(event, user_id));
+  }
+
+  std::optional<Result<Admission>> AdmitNow(const Event& event, std::string_view user_id) override {
+    if (Status s = CheckEvent(event); !s.ok()) return Result<Admission>(std::move(s));
+    if (Status s = CheckUser(user_id); !s.ok()) return Result<Admission>(std::move(s));
+    return Decide(event, user_id);
   }
 
   void Release(const Event& event, std::string_view user_id, std::int64_t seq,

@@ -108,8 +108,13 @@ class RedisGate final : public Gate {
     for (auto& r : queue_) Finish(r);
   }
 
+  std::optional<Result<Admission>> AdmitNow(const Event& event, std::string_view user_id) override {
+    if (Admission a; sold_out_.Answer(event, user_id, &a)) return Result<Admission>(std::move(a));
+    return std::nullopt;
+  }
+
   void Admit(const Event& event, std::string_view user_id, AdmitCallback done) override {
-    if (Admission a; sold_out_.Answer(event, user_id, &a)) return done(std::move(a));
+    if (auto a = AdmitNow(event, user_id)) return done(std::move(*a));
     Request r;
     r.event_id = event.id;
     r.incarnation = event.incarnation;

@@ -7,14 +7,17 @@
 #include <charconv>
 #include <cstdint>
 
+#include "http/body_scan.h"
+
 namespace firstcome::http {
 
 namespace json = boost::json;
+using namespace std::string_view_literals;
 
 namespace {
 
-const char* KindName(const json::value& v) {
-  switch (v.kind()) {
+const char* KindName(json::kind k) {
+  switch (k) {
     case json::kind::null:
       return "null";
     case json::kind::bool_:
@@ -33,6 +36,8 @@ const char* KindName(const json::value& v) {
   }
   return "a value";
 }
+
+const char* KindName(const json::value& v) { return KindName(v.kind()); }
 
 // Builds "\"field\" <rest...>" without operator+ chains (why: GCC 12 warns
 // falsely about them under -O3, and warnings are errors here).
@@ -94,94 +99,26 @@ Status ReadTime(const json::object& o, std::string_view field, std::optional<Uni
 
 constexpr std::size_t kMaxDepth = 16;
 
-// A SAX pass that refuses an object naming a key twice. Why: Boost.JSON keeps
-// the last of duplicate keys, a proxy or WAF in front may keep the first, and
-// then the two read one body two ways (say, two different user_ids). Keys of
-// the open objects are kept in one flat list, each object's part starting at
-// `starts`; both keep their capacity across calls (thread_local), so the
-// hot path allocates nothing once warm.
-class DuplicateKeyCheck {
- public:
-  static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
-  static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
-  static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
-  static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
-
-  std::string duplicate;  // the key named twice, when the parse was stopped for it
-
-  void Reset() {
-    keys_.clear();
-    starts_.clear();
-    partial_.clear();
-    duplicate.clear();
-  }
-
-  bool on_document_begin(boost::system::error_code&) { return true; }
-  bool on_document_end(boost::system::error_code&) { return true; }
-  bool on_array_begin(boost::system::error_code&) { return true; }
-  bool on_array_end(std::size_t, boost::system::error_code&) { return true; }
-  bool on_object_begin(boost::system::error_code&) {
-    starts_.push_back(keys_.size());
-    return true;
-  }
-  bool on_object_end(std::size_t, boost::system::error_code&) {
-    keys_.resize(starts_.back());
-    starts_.pop_back();
-    return true;
-  }
-  bool on_string_part(json::string_view, std::size_t, boost::system::error_code&) { return true; }
-  bool on_string(json::string_view, std::size_t, boost::system::error_code&) { return true; }
-  bool on_key_part(json::string_view s, std::size_t, boost::system::error_code&) {
-    partial_.append(s.data(), s.size());
-    return true;
-  }
-  bool on_key(json::string_view s, std::size_t, boost::system::error_code& ec) {
-    partial_.append(s.data(), s.size());
-    for (std::size_t i = starts_.back(); i < keys_.size(); ++i) {
-      if (keys_[i] == partial_) {
-        duplicate = partial_;
-        ec = json::error::syntax;  // stops the parse; `duplicate` says why
-        return false;
-      }
-    }
-    keys_.push_back(partial_);
-    partial_.clear();
-    return true;
-  }
-  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
-  bool on_int64(std::int64_t, json::string_view, boost::system::error_code&) { return true; }
-  bool on_uint64(std::uint64_t, json::string_view, boost::system::error_code&) { return true; }
-  bool on_double(double, json::string_view, boost::system::error_code&) { return true; }
-  bool on_bool(bool, boost::system::error_code&) { return true; }
-  bool on_null(boost::system::error_code&) { return true; }
-  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
-  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
-
- private:
-  std::vector<std::string> keys_;
-  std::vector<std::size_t> starts_;
-  std::string partial_;
-};
+Status DuplicateKeyError(const std::string& key) {
+  // The key is echoed when it is short printable ASCII (no cut UTF-8).
+  const bool plain = key.size() <= kMaxIdLength && std::all_of(key.begin(), key.end(), [](char c) {
+                       return c >= 0x20 && c < 0x7f;
+                     });
+  return Status::Invalid(plain ? "the body names \"" + key + "\" more than once"
+                               : std::string("the body names a key more than once"));
+}
 
 // ok unless an object of `body` names a key twice. Malformed JSON is left to
 // the real parse, which says what is wrong with it.
 Status CheckNoDuplicateKeys(std::string_view body) {
   json::parse_options opts;
   opts.max_depth = kMaxDepth;
-  json::basic_parser<DuplicateKeyCheck> parser(opts);
-  DuplicateKeyCheck& check = parser.handler();
+  json::basic_parser<BodyScan> parser(opts);
+  BodyScan& check = parser.handler();
   check.Reset();
   boost::system::error_code ec;
   parser.write_some(false, body.data(), body.size(), ec);
-  if (!check.duplicate.empty()) {
-    // The key is echoed when it is short printable ASCII (no cut UTF-8).
-    const std::string& key = check.duplicate;
-    const bool plain =
-        key.size() <= kMaxIdLength &&
-        std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
-    return Status::Invalid(plain ? "the body names \"" + key + "\" more than once"
-                                 : std::string("the body names a key more than once"));
-  }
+  if (check.has_duplicate) return DuplicateKeyError(check.duplicate);
   return Status::Ok();
 }
 
@@ -315,28 +252,48 @@ Status ParseEmptyBody(std::string_view body) {
 Status ParseIssueBody(std::string_view body, std::string* user_id, bool user_id_required) {
   user_id->clear();
   if (body.empty() && !user_id_required) return Status::Ok();
-  // Why a stack buffer: the issue body is tiny and this is the hot path; the
-  // monotonic resource spills to the heap only for unusually large bodies.
-  unsigned char buf[2048];
-  json::monotonic_resource mr(buf, sizeof(buf));
-  json::value root;
-  if (Status s = ParseObject(body, root, &mr); !s.ok()) return s;
-  const json::value* u = root.get_object().if_contains("user_id");
-  if (u == nullptr) {
+  if (body.empty()) return Status::Invalid("the body must be a JSON object; it is empty");
+  thread_local json::basic_parser<BodyScan> parser([] {
+    json::parse_options opts;
+    opts.max_depth = kMaxDepth;
+    return opts;
+  }());
+  parser.reset();
+  BodyScan& h = parser.handler();
+  h.Reset();
+  boost::system::error_code ec;
+  const std::size_t n = parser.write_some(false, body.data(), body.size(), ec);
+  // As json::parser::write: input left after the value is an error too.
+  if (!ec && n < body.size()) ec = json::error::extra_data;
+  if (ec) return Status::Invalid("the body is not valid JSON: " + ec.message());
+  if (h.root != json::kind::object) {
+    return Status::Invalid(std::string("the body must be a JSON object, not ") + KindName(h.root));
+  }
+  if (h.has_duplicate) return DuplicateKeyError(h.duplicate);
+  if (!h.user_id_seen) {
     return user_id_required ? Status::Invalid("\"user_id\" is missing") : Status::Ok();
   }
-  if (!u->is_string()) return WrongType("user_id", "a string", *u);
-  std::string_view id = u->get_string();
-  if (Status s = CheckId("\"user_id\"", id); !s.ok()) return s;
-  user_id->assign(id);
+  if (h.user_id_kind != json::kind::string) {
+    std::string msg = "\"user_id\" must be a string, not ";
+    msg += KindName(h.user_id_kind);
+    return Status::Invalid(std::move(msg));
+  }
+  if (Status s = CheckId("\"user_id\"", h.user_id); !s.ok()) return s;
+  user_id->assign(h.user_id);
   return Status::Ok();
 }
 
 void AppendJsonString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
-  for (char ch : text) {
-    auto c = static_cast<unsigned char>(ch);
+  // Runs of characters that need no escape are appended whole (ids are all
+  // of one run: one append instead of one per character).
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;  // UTF-8 passes through unchanged
+    out.append(text.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -354,15 +311,12 @@ void AppendJsonString(std::string& out, std::string_view text) {
         out += "\\t";
         break;
       default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xf];
-        } else {
-          out += ch;  // UTF-8 passes through unchanged
-        }
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 0xf];
     }
   }
+  out.append(text.data() + run, text.size() - run);
   out += '"';
 }
 
@@ -492,26 +446,26 @@ void AppendRetryAnswer(std::string& out, const RetryAnswer& a) {
 }
 
 void AppendIssueAnswer(std::string& out, std::string_view status_name, const IssueAnswer& a) {
-  out += "{\"status\":\"";
+  out += "{\"status\":\""sv;
   out += status_name;
-  out += "\",\"event_id\":";
+  out += "\",\"event_id\":"sv;
   AppendJsonString(out, a.event_id);
-  out += ",\"user_id\":";
+  out += ",\"user_id\":"sv;
   AppendJsonString(out, a.user_id);
   if (a.status == IssueStatus::kIssued) {
-    out += ",\"coupon_id\":";
+    out += ",\"coupon_id\":"sv;
     AppendJsonString(out, a.coupon_id);
-    out += ",\"seq\":";
+    out += ",\"seq\":"sv;
     AppendInt(out, a.seq);
   } else {
     // Not a success: the common error shape too, so generic clients see
     // {"error", "detail"} on every non-2xx answer.
-    out += ",\"error\":\"";
+    out += ",\"error\":\""sv;
     out += status_name;
-    out += "\",\"detail\":";
+    out += "\",\"detail\":"sv;
     AppendJsonString(out, a.detail.empty() ? DefaultDetail(a.status) : a.detail);
     if (a.status == IssueStatus::kAlreadyIssued) {
-      out += ",\"coupons\":";
+      out += ",\"coupons\":"sv;
       AppendCoupons(out, a.coupons);
     }
   }

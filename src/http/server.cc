@@ -15,6 +15,16 @@
 // - `connections` counts sessions alive (accepted, not yet destroyed);
 //   `service_calls` counts calls into the CouponService not yet answered.
 //   Stop() waits for both, so no callback outlives the io_contexts.
+// - Timeouts: a session keeps its own deadline (a plain time_point, "never"
+//   while no read or write of it is pending) and its shard's sweep closes the
+//   socket of every session whose deadline passed. Why not beast::tcp_stream:
+//   it arms and cancels a timer on every read and write (a timer-queue insert,
+//   a cancellation completing through the queue, a clock read) and carries
+//   the type-erased any_io_executor, copied and destroyed per operation; the
+//   sold-out path paid for both on every request. A deadline is taken from
+//   the shard's coarse clock (read once per sweep) plus one sweep interval, so
+//   a timeout never fires early and at most two intervals (100 ms) late.
+// - Sockets, timers and handlers use the concrete io_context executor type.
 // - Everything here but HttpServer is internal to this file (anonymous
 //   namespace).
 #include "http/server.h"
@@ -24,6 +34,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/basic_stream_socket.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -31,8 +43,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <charconv>
@@ -55,11 +67,18 @@ namespace firstcome {
 
 namespace {
 
+using namespace std::string_view_literals;
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
+
+// How often a shard looks for sessions past their deadline.
+constexpr std::chrono::milliseconds kSweepInterval{50};
 
 // How long a closing connection is drained (read and discarded) after its last
 // answer. Why: closing a socket with unread input sends RST, which can destroy
@@ -72,14 +91,15 @@ constexpr std::size_t kLingerMaxBytes = 64 * 1024 * 1024;
 void AppendDateHeader(std::string& out) {
   thread_local std::time_t cached_second = 0;
   thread_local char cached[64];
+  thread_local std::size_t cached_size = 0;
   std::time_t now = std::time(nullptr);
   if (now != cached_second) {
     std::tm tm;
     gmtime_r(&now, &tm);
-    std::strftime(cached, sizeof(cached), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    cached_size = std::strftime(cached, sizeof(cached), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
     cached_second = now;
   }
-  out += cached;
+  out.append(cached, cached_size);
 }
 
 void AppendUnsigned(std::string& out, std::size_t n) {
@@ -94,41 +114,41 @@ enum class ConnectionHeader { kNone, kClose, kKeepAlive };
 // an answer built once and sent for ever).
 void AppendAnswer(std::string& out, const http::Reply& reply, ConnectionHeader connection,
                   bool dated) {
-  out += "HTTP/1.1 ";
+  out += "HTTP/1.1 "sv;
   AppendUnsigned(out, static_cast<std::size_t>(reply.status));
   out += ' ';
   out += http::ReasonPhrase(reply.status);
-  out += "\r\nServer: firstcome\r\n";
+  out += "\r\nServer: firstcome\r\n"sv;
   if (dated) AppendDateHeader(out);
-  out += "Content-Type: ";
+  out += "Content-Type: "sv;
   out += reply.content_type;
-  out += "\r\nContent-Length: ";
+  out += "\r\nContent-Length: "sv;
   AppendUnsigned(out, reply.body.size());
   switch (connection) {
     case ConnectionHeader::kNone:
       break;
     case ConnectionHeader::kClose:
-      out += "\r\nConnection: close";
+      out += "\r\nConnection: close"sv;
       break;
     case ConnectionHeader::kKeepAlive:
-      out += "\r\nConnection: keep-alive";
+      out += "\r\nConnection: keep-alive"sv;
       break;
   }
   if (reply.allow != nullptr) {
-    out += "\r\nAllow: ";
+    out += "\r\nAllow: "sv;
     out += reply.allow;
   }
-  if (reply.www_authenticate) out += "\r\nWWW-Authenticate: Bearer";
+  if (reply.www_authenticate) out += "\r\nWWW-Authenticate: Bearer"sv;
   if (!reply.request_id.empty()) {
-    out += "\r\nX-Request-Id: ";
+    out += "\r\nX-Request-Id: "sv;
     out += reply.request_id;
   }
   if (reply.headers != nullptr) out += reply.headers;
   if (int retry_after = http::RetryAfterSeconds(reply); retry_after > 0) {
-    out += "\r\nRetry-After: ";
+    out += "\r\nRetry-After: "sv;
     AppendUnsigned(out, static_cast<std::size_t>(retry_after));
   }
-  out += "\r\n\r\n";
+  out += "\r\n\r\n"sv;
   out += reply.body;
 }
 
@@ -141,12 +161,27 @@ class Session;
 // when they start and end.
 struct Shard {
   explicit Shard(int i) : index(i) {}
+  // Starts the deadline sweep (on any thread, before the io_context runs).
+  void StartSweep();
+  void Sweep();
+  // A deadline `timeout` from now, never early (see the top): on the shard's thread.
+  Clock::time_point DeadlineIn(std::chrono::milliseconds timeout) const {
+    return coarse_now + kSweepInterval + timeout;
+  }
+
   const int index;
   std::mutex mu;
   std::unordered_set<Session*> sessions;
+  // The clock as the last sweep read it; on the shard's thread only.
+  Clock::time_point coarse_now = Clock::now();
+  std::vector<std::shared_ptr<Session>> late;  // the sweep's, kept for its capacity
   // Declared last: destroyed first, so handlers it still holds (and the
   // sessions they keep alive) go while the registry above is still valid.
-  asio::io_context ioc{1};
+  // Why no locking of socket operations: every read, write and close of a
+  // session's socket runs on this shard's one thread (the acceptor's thread
+  // only registers a new socket, which stays locked, and hands it over).
+  asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  std::optional<Timer> sweep;  // destroyed before ioc
 };
 
 class ServerCore {
@@ -162,7 +197,7 @@ class ServerCore {
   Status Start();
   void Stop(std::chrono::milliseconds drain);
   void DoAccept();
-  void OnAccept(beast::error_code ec, tcp::socket socket, Shard& shard);
+  void OnAccept(beast::error_code ec, Socket socket, Shard& shard);
   // Posts `fn(session)` to the thread of every live session.
   template <class Fn>
   void ForEachSession(Fn fn);
@@ -193,7 +228,7 @@ class ServerCore {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(ServerCore& server, Shard& shard, tcp::socket socket, const asio::ip::address& peer)
+  Session(ServerCore& server, Shard& shard, Socket socket, const asio::ip::address& peer)
       : server_(server),
         shard_(shard),
         stream_(std::move(socket)),
@@ -229,8 +264,17 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().close(ec);
+    stream_.shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close(ec);
+  }
+
+  // The sweep (shard's thread): closes the socket once the deadline passed;
+  // the pending read or write then fails and ends the session.
+  bool IsLate(Clock::time_point now) const { return deadline_ <= now; }
+  void CloseIfLate(Clock::time_point now) {
+    if (!IsLate(now)) return;
+    deadline_ = Clock::time_point::max();
+    Close();
   }
 
  private:
@@ -240,30 +284,49 @@ class Session : public std::enable_shared_from_this<Session> {
   void AwaitRequest() {
     request_.clear();
     parser_.emplace(request_, server_.options.body_limit, server_.user_header);
-    if (buffer_.size() > 0) {
-      ReadRequest();
-      return;
-    }
+    if (buffer_.size() > 0) return ParseOrRead();
     if (stop_requested_) {
       Close();
       return;
     }
     waiting_for_request_ = true;
-    stream_.expires_after(first_request_ ? server_.options.read_timeout
-                                         : server_.options.idle_timeout);
+    ExpireIn(first_request_ ? server_.options.read_timeout : server_.options.idle_timeout);
     stream_.async_read_some(buffer_.prepare(4096),
                             [self = shared_from_this()](beast::error_code ec, std::size_t n) {
                               self->waiting_for_request_ = false;
                               if (ec) return self->Close();  // idle timeout, EOF, stop
                               self->buffer_.commit(n);
-                              self->ReadRequest();
+                              self->ParseOrRead();
                             });
+  }
+
+  // Parses the request as far as the buffer holds it, and reads on only when
+  // it is not whole yet. Why: a request usually arrives whole in one read,
+  // and Beast's read operations, which would find it in the buffer, complete
+  // through a post each (two per request). The parser's answers (errors,
+  // limits) are the same either way: Beast's reads call the same put().
+  void ParseOrRead() {
+    beast::error_code ec;
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      const std::size_t n = parser_->put(buffer_.data(), ec);
+      buffer_.consume(n);
+      if (ec == bhttp::error::need_more) {
+        ec = {};
+        break;
+      }
+      if (ec) return OnRead(ec);
+      if (n == 0) break;
+    }
+    if (parser_->is_done()) return OnRead(ec);
+    if (!parser_->is_header_done()) return ReadRequest();
+    ExpireIn(server_.options.read_timeout);
+    OnHeader(ec);
   }
 
   // Header first, so that a client waiting on "Expect: 100-continue" is told
   // to go on (and one announcing too large a body is refused before sending it).
   void ReadRequest() {
-    stream_.expires_after(server_.options.read_timeout);
+    ExpireIn(server_.options.read_timeout);
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
@@ -291,6 +354,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnRead(beast::error_code ec) {
     first_request_ = false;
+    deadline_ = Clock::time_point::max();  // no timeout while the answer is made
     if (!ec) return Handle();
     started_ = Clock::now();
     if (ec == bhttp::error::body_limit) {
@@ -382,7 +446,7 @@ class Session : public std::enable_shared_from_this<Session> {
     server_.metrics.Record(
         shard_.index, call_.route, reply_.status,
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started_).count());
-    stream_.expires_after(server_.options.read_timeout);
+    ExpireIn(server_.options.read_timeout);
     asio::async_write(stream_, asio::buffer(out_),
                       [self = shared_from_this(), close](beast::error_code ec, std::size_t) {
                         if (ec) return self->Close();
@@ -395,10 +459,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // kLingerTime passes or kLingerMaxBytes arrived; then closes.
   void Linger() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return Close();
-    stream_.expires_after(server_.stopping.load(std::memory_order_relaxed) ? kLingerTimeStopping
-                                                                           : kLingerTime);
+    ExpireIn(server_.stopping.load(std::memory_order_relaxed) ? kLingerTimeStopping : kLingerTime);
     LingerRead();
   }
 
@@ -412,9 +475,14 @@ class Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
+  void ExpireIn(std::chrono::milliseconds timeout) { deadline_ = shard_.DeadlineIn(timeout); }
+
   ServerCore& server_;
   Shard& shard_;
-  beast::tcp_stream stream_;
+  Socket stream_;
+  // When the pending read or write is cut off (the sweep closes the socket);
+  // max while none is pending with a timeout.
+  Clock::time_point deadline_ = Clock::time_point::max();
   beast::flat_buffer buffer_;
   http::ApiRequest request_;
   std::optional<http::RequestParser> parser_;
@@ -429,6 +497,35 @@ class Session : public std::enable_shared_from_this<Session> {
   bool waiting_for_request_ = false;
   bool stop_requested_ = false;
 };
+
+void Shard::StartSweep() {
+  sweep.emplace(ioc.get_executor());
+  sweep->expires_after(kSweepInterval);
+  sweep->async_wait([this](beast::error_code ec) {
+    if (!ec) Sweep();
+  });
+}
+
+void Shard::Sweep() {
+  coarse_now = Clock::now();
+  late.clear();
+  {
+    std::lock_guard lock(mu);
+    for (Session* s : sessions) {
+      if (!s->IsLate(coarse_now)) continue;
+      // Fails for a session whose destructor is waiting for the lock.
+      if (auto p = s->weak_from_this().lock()) late.push_back(std::move(p));
+    }
+  }
+  // Outside the lock: dropping the last reference destroys a session, whose
+  // destructor takes the lock.
+  for (auto& s : late) s->CloseIfLate(coarse_now);
+  late.clear();
+  sweep->expires_at(coarse_now + kSweepInterval);
+  sweep->async_wait([this](beast::error_code ec) {
+    if (!ec) Sweep();
+  });
+}
 
 Status ServerCore::Start() {
   beast::error_code ec;
@@ -451,6 +548,7 @@ Status ServerCore::Start() {
   accept_retry.emplace(shards[0]->ioc);
   blocking.emplace(static_cast<std::size_t>(std::max(1, options.blocking_threads)));
   for (auto& shard : shards) {
+    shard->StartSweep();
     guards.push_back(asio::make_work_guard(shard->ioc));
     threads.emplace_back([&ioc = shard->ioc, index = shard->index] {
       // Why the loop: an exception escaping a handler must not end the thread
@@ -473,12 +571,12 @@ Status ServerCore::Start() {
 void ServerCore::DoAccept() {
   Shard& target = *shards[next_shard];
   next_shard = (next_shard + 1) % shards.size();
-  acceptor->async_accept(target.ioc, [this, &target](beast::error_code ec, tcp::socket socket) {
+  acceptor->async_accept(target.ioc, [this, &target](beast::error_code ec, Socket socket) {
     OnAccept(ec, std::move(socket), target);
   });
 }
 
-void ServerCore::OnAccept(beast::error_code ec, tcp::socket socket, Shard& shard) {
+void ServerCore::OnAccept(beast::error_code ec, Socket socket, Shard& shard) {
   if (stopping.load() || !acceptor->is_open()) return;
   if (ec) {
     // Out of descriptors and the like: back off briefly instead of spinning.

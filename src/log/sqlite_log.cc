@@ -413,7 +413,7 @@ class SqliteLog final : public Log {
   }
 
   Status WriteBatch(const std::vector<Pending>& batch) {
-    if (Status s = db_.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    if (Status s = db_.BeginImmediate(); !s.ok()) return s;
     sqlite3_stmt* s = insert_.get();
     for (const Pending& p : batch) {
       const Issuance& i = p.issuance;
@@ -433,7 +433,7 @@ class SqliteLog final : public Log {
         return err;
       }
     }
-    if (Status c = db_.Exec("COMMIT"); !c.ok()) {
+    if (Status c = db_.Commit(); !c.ok()) {
       db_.Rollback();
       return c;
     }

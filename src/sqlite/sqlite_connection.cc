@@ -5,6 +5,12 @@
 namespace firstcome {
 
 Status SqliteConnection::Open(const std::string& path, std::chrono::milliseconds busy_timeout) {
+  // Before SQLite initializes (the first open; a static's initialization
+  // runs once, other openers waiting): no global memory statistics, which
+  // take a global mutex on every allocation SQLite makes. Nothing here reads
+  // them. Refused harmlessly (SQLITE_MISUSE) if SQLite was initialized already.
+  static const int kMemStatusOff = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)kMemStatusOff;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) return Error("open " + path, rc);
@@ -23,6 +29,21 @@ Status SqliteConnection::Exec(const char* sql) {
                                std::to_string(rc) + ")");
   }
   return Status::Ok();
+}
+
+Status SqliteConnection::Step(sqlite3_stmt*& stmt, const char* sql) {
+  int rc = SQLITE_OK;
+  if (stmt == nullptr) {
+    rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  }
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    if (rc == SQLITE_DONE) return Status::Ok();
+  }
+  // As Exec words it.
+  return Status::Unavailable(owner_ + ": " + std::string(sql).substr(0, 40) + ": " +
+                             sqlite3_errmsg(db_) + " (" + std::to_string(rc) + ")");
 }
 
 Status SqliteConnection::AddColumnIfMissing(const std::string& table, const std::string& column,

@@ -20,7 +20,11 @@ class SqliteConnection {
   explicit SqliteConnection(std::string owner) : owner_(std::move(owner)) {}
   SqliteConnection(const SqliteConnection&) = delete;
   SqliteConnection& operator=(const SqliteConnection&) = delete;
-  ~SqliteConnection() { sqlite3_close_v2(db_); }
+  ~SqliteConnection() {
+    sqlite3_finalize(begin_);
+    sqlite3_finalize(commit_);
+    sqlite3_close_v2(db_);
+  }
 
   // Opens (creating) `path` with extended result codes, the busy timeout and
   // synchronous=FULL: a committed transaction survives power loss.
@@ -28,6 +32,11 @@ class SqliteConnection {
 
   sqlite3* get() const { return db_; }
   Status Exec(const char* sql);
+  // Exec("BEGIN IMMEDIATE") and Exec("COMMIT") (same answers), through
+  // statements prepared once per connection: every batch of the log writer
+  // and the consumer runs both, and parsing them each time showed.
+  Status BeginImmediate() { return Step(begin_, "BEGIN IMMEDIATE"); }
+  Status Commit() { return Step(commit_, "COMMIT"); }
   Status Error(const std::string& what, int rc) const;
   // Migration of a table made by an older version: adds `column` with its
   // declaration (e.g. "INTEGER NOT NULL DEFAULT 0") unless the table has it.
@@ -44,8 +53,13 @@ class SqliteConnection {
   }
 
  private:
+  // Runs the statement `sql`, prepared into *stmt on first use.
+  Status Step(sqlite3_stmt*& stmt, const char* sql);
+
   std::string owner_;
-  sqlite3* db_ = nullptr;  // owned; no lock: see the top
+  sqlite3* db_ = nullptr;           // owned; no lock: see the top
+  sqlite3_stmt* begin_ = nullptr;   // owned, prepared on first use
+  sqlite3_stmt* commit_ = nullptr;  // owned, prepared on first use
 };
 
 }  // namespace firstcome

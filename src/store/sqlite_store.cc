@@ -400,7 +400,7 @@ class SqliteStore final : public Store {
   // record's error rolled the transaction back (the pass must be redone).
   Status InsertPass(std::span<const Issuance> batch, std::map<std::size_t, std::string>& refused,
                     InsertOutcome& outcome, bool& restart) {
-    if (Status s = write_.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    if (Status s = write_.BeginImmediate(); !s.ok()) return s;
     bool has_failures = false, has_revocations = false;
     {
       FC_PREPARE(probe, write_,
@@ -467,7 +467,7 @@ class SqliteStore final : public Store {
         if (Status s = Done(write_, d, "delete failed event"); !s.ok()) return s;
       }
     }
-    if (Status s = write_.Exec("COMMIT"); !s.ok()) return s;
+    if (Status s = write_.Commit(); !s.ok()) return s;
     return Status::Ok();
   }
 
@@ -498,12 +498,12 @@ class SqliteStore final : public Store {
   // (write_mu_ held): committed when it returns ok, rolled back otherwise.
   template <class Body>
   Status WriteTransaction(Body body) {
-    if (Status s = write_.Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    if (Status s = write_.BeginImmediate(); !s.ok()) return s;
     if (Status s = body(); !s.ok()) {
       write_.Rollback();
       return s;
     }
-    if (Status s = write_.Exec("COMMIT"); !s.ok()) {
+    if (Status s = write_.Commit(); !s.ok()) {
       write_.Rollback();
       return s;
     }
