@@ -1,5 +1,8 @@
 // RedisGate admission throughput against a running Redis named by
-// FIRSTCOME_REDIS_URL (e.g. `eval "$(scripts/services up --only redis)"`).
+// FIRSTCOME_REDIS_URL (e.g. `eval "$(scripts/services up --only redis)"`), or
+// the primary named by FIRSTCOME_REDIS_SENTINELS (`scripts/services up --ha`),
+// with FIRSTCOME_REDIS_WAIT_REPLICAS replicas confirming each batch (the
+// hot-event ceiling with and without WAIT, docs/high-availability.md).
 //
 //   BM_AdmitBlockingCallers   N threads, each waiting for its own answer, like
 //                             HTTP handlers; they share the pipelined pool.
@@ -36,15 +39,26 @@ Gate* GateFor(int connections, bool cache, benchmark::State& state) {
   static std::mutex mu;
   static std::map<std::pair<int, bool>, std::unique_ptr<Gate>> gates;
   const char* url = std::getenv("FIRSTCOME_REDIS_URL");
-  if (url == nullptr) {
-    state.SkipWithError("set FIRSTCOME_REDIS_URL (eval \"$(scripts/services up --only redis)\")");
+  const char* sentinels = std::getenv("FIRSTCOME_REDIS_SENTINELS");
+  const char* wait_replicas = std::getenv("FIRSTCOME_REDIS_WAIT_REPLICAS");
+  if (url == nullptr && sentinels == nullptr) {
+    state.SkipWithError(
+        "set FIRSTCOME_REDIS_URL or FIRSTCOME_REDIS_SENTINELS (eval \"$(scripts/services up "
+        "--only redis)\")");
     return nullptr;
   }
   std::lock_guard lock(mu);
   auto& gate = gates[{connections, cache}];
   if (!gate) {
     RedisGateOptions options;
-    options.url = url;
+    if (url != nullptr) options.url = url;
+    if (sentinels != nullptr) {
+      options.sentinels = sentinels;
+      // No log here: the failover fence has nothing to rebuild from.
+      options.check_after_failover = [](Gate&) { return Status::Ok(); };
+      options.fence_grace = std::chrono::milliseconds(0);
+    }
+    if (wait_replicas != nullptr) options.wait_replicas = std::atoi(wait_replicas);
     options.connections = connections;
     options.timeout = std::chrono::milliseconds(5000);
     options.max_queued = 100000;

@@ -4,13 +4,12 @@
 
 #include <chrono>
 #include <filesystem>
-#include <map>
 
 #include "gate/memory_gate.h"
 #include "gate/redis_gate.h"
 #include "log/kafka_log.h"
 #include "log/sqlite_log.h"
-#include "pipeline/log_replay.h"
+#include "pipeline/gate_rebuild.h"
 #include "store/mysql_store.h"
 #include "store/sqlite_store.h"
 
@@ -48,47 +47,6 @@ Result<std::unique_ptr<Log>> OpenLog(const Config& config) {
                         .commit_delay = std::chrono::microseconds(config.log_commit_delay_us)});
 }
 
-// The memory gate's durable state is the log: replay it, event by event, as
-// the consumer and the store count it (LogReplay: the event's current
-// incarnation only, revoked issuances taken out).
-Status RebuildFromLog(Gate& gate, Log& log, EventCatalog& catalog) {
-  auto started = std::chrono::steady_clock::now();
-  std::map<std::string, std::vector<Issuance>> by_event;
-  std::size_t records = 0;
-  Status s = log.ScanAll([&](const Issuance& i) {
-    by_event[i.event_id].push_back(i);
-    ++records;
-  });
-  if (!s.ok()) return s;
-  std::size_t skipped = 0;
-  for (auto& [event_id, issuances] : by_event) {
-    auto event = catalog.Find(event_id);
-    if (!event.ok()) return event.status();
-    if (!*event) {
-      skipped += issuances.size();  // a deleted event's
-      continue;
-    }
-    LogReplay replay(**event);
-    for (const Issuance& i : issuances) replay.Apply(i);
-    replay.Finish();
-    if (!replay.conflicts().empty()) {
-      const auto& [holder, other] = replay.conflicts().front();
-      return Status::Internal("log of event " + event_id + " gives seq " +
-                              std::to_string(other.seq) + " to both " + holder.user_id + " and " +
-                              other.user_id + "; run `firstcome audit --event " + event_id + "`");
-    }
-    if (Status r = gate.Rebuild(**event, replay.LiveRecords()); !r.ok()) return r;
-  }
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                  started)
-                .count();
-  spdlog::info(
-      "gate rebuilt from the log: {} records of {} events in {} ms ({} of deleted "
-      "events skipped)",
-      records, by_event.size(), ms, skipped);
-  return Status::Ok();
-}
-
 }  // namespace
 
 Result<Backends> OpenBackends(const Config& config, BackendNeeds needs) {
@@ -108,16 +66,31 @@ Result<Backends> OpenBackends(const Config& config, BackendNeeds needs) {
   }
   if (needs.gate) {
     if (config.gate == "redis") {
-      auto gate = OpenRedisGate({.url = config.redis_url,
-                                 .connections = static_cast<int>(config.redis_connections),
-                                 .timeout = std::chrono::milliseconds(config.timeout_ms)});
+      RedisGateOptions options{.url = config.redis_url,
+                               .sentinels = config.redis_sentinels,
+                               .master_name = config.redis_master_name,
+                               .wait_replicas = static_cast<int>(config.redis_wait_replicas),
+                               .connections = static_cast<int>(config.redis_connections),
+                               .timeout = std::chrono::milliseconds(config.timeout_ms)};
+      if (b.log) {
+        // The failover fence's check (redis_fence.h): the whole gate from
+        // the log and the store. Its grace covers an append started just
+        // before the old primary died: the log's delivery timeout and a margin.
+        options.check_after_failover = [log = b.log.get(), store = b.store.get(),
+                                        catalog = b.catalog.get()](Gate& gate) {
+          return RebuildGate(gate, *log, *store, *catalog,
+                             {.with_store = true, .fail_on_conflict = false});
+        };
+        options.fence_grace = std::chrono::milliseconds(config.timeout_ms + 500);
+      }
+      auto gate = OpenRedisGate(options);
       if (!gate.ok()) return gate.status();
       b.gate = std::move(gate).value();
     } else {
       b.gate = NewMemoryGate();
       if (!b.gate) return Status::Internal("memory gate not available");
       if (!b.log) return Status::Internal("the memory gate needs the log to rebuild from");
-      if (Status s = RebuildFromLog(*b.gate, *b.log, *b.catalog); !s.ok()) return s;
+      if (Status s = RebuildGate(*b.gate, *b.log, *b.store, *b.catalog, {}); !s.ok()) return s;
     }
   }
   return b;

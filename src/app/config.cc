@@ -34,6 +34,11 @@ const std::vector<Setting>& Settings() {
       {"log", &Config::log, "embedded | kafka"},
       {"store", &Config::store, "sqlite | mysql"},
       {"redis_url", &Config::redis_url, "redis://host:port[/db]"},
+      {"redis_sentinels", &Config::redis_sentinels,
+       "host:port[,host:port]; when set, the Redis primary is found through Sentinel"},
+      {"redis_master_name", &Config::redis_master_name, "Sentinel's name for the Redis primary"},
+      {"redis_wait_replicas", &Config::redis_wait_replicas,
+       "Redis replicas that must have an admission before it is logged (0: none)"},
       {"kafka_brokers", &Config::kafka_brokers, "host:port[,host:port]"},
       {"mysql_url", &Config::mysql_url, "mysql://user:pass@host:port/db"},
       {"admin_token", &Config::admin_token, "bearer token for admin calls"},
@@ -61,6 +66,8 @@ const std::vector<Setting>& Settings() {
       {"retry_max_attempts", &Config::retry_max_attempts, "attempts before a failed event is dead"},
       {"catalog_refresh_ms", &Config::catalog_refresh_ms,
        "how often each process checks the store for changed events (close, total, delete)"},
+      {"settle_after_ms", &Config::settle_after_ms,
+       "log an admission no process confirmed after this long (a killed API process; 0: off)"},
       {"log_level", &Config::log_level, "trace | debug | info | warn | error"},
       {"log_format", &Config::log_format, "text | json (one JSON object per line)"},
       {"user_auth", &Config::user_auth, "who the issuing user is: body | jwt | header"},
@@ -159,8 +166,17 @@ Status Validate(const Config& c) {
     return Status::Invalid(
         "timeouts, intervals, attempts, connections and partitions must be >= 1");
   }
+  if (c.redis_wait_replicas < 0 || c.redis_wait_replicas > 16) {
+    return Status::Invalid("redis_wait_replicas must be 0..16");
+  }
+  if (!c.redis_sentinels.empty() && c.redis_master_name.empty()) {
+    return Status::Invalid("redis_master_name must not be empty");
+  }
   if (c.catalog_refresh_ms < 10 || c.catalog_refresh_ms > 10000) {
     return Status::Invalid("catalog_refresh_ms must be 10..10000");
+  }
+  if (c.settle_after_ms != 0 && (c.settle_after_ms < 100 || c.settle_after_ms > 3600000)) {
+    return Status::Invalid("settle_after_ms must be 0 (off) or 100..3600000");
   }
   if (c.kafka_linger_ms < 0 || c.kafka_linger_ms > 1000) {
     return Status::Invalid("kafka_linger_ms must be 0..1000");

@@ -27,6 +27,11 @@ struct Config {
   std::string log = "embedded";  // embedded | kafka
   std::string store = "sqlite";  // sqlite | mysql
   std::string redis_url = "redis://127.0.0.1:6379";
+  // High availability (docs/api.md, "High availability"): when set, the Redis
+  // primary is found through these Sentinels (redis_url is then not used).
+  std::string redis_sentinels;  // host:port[,host:port]
+  std::string redis_master_name = "firstcome";
+  std::int64_t redis_wait_replicas = 0;  // replicas that must have an admission before it is logged
   std::string kafka_brokers = "127.0.0.1:9092";
   std::string mysql_url = "mysql://firstcome:firstcome@127.0.0.1:3306/firstcome";
   std::string admin_token;
@@ -55,6 +60,11 @@ struct Config {
   // (closed, total, deleted): such a change reaches every process within
   // about 4x this (1 s at the default).
   std::int64_t catalog_refresh_ms = 250;
+  // An admission the log has not acknowledged after this long (its API
+  // process died or hung) is appended to the log by a settler running in
+  // every process that shares a gate (docs/design.md, "API crash
+  // self-healing"). 0: off (then only audit --repair settles them).
+  std::int64_t settle_after_ms = 10000;
 
   std::string log_level = "info";   // trace | debug | info | warn | error
   std::string log_format = "text";  // text | json (one JSON object per line)

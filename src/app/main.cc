@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <iostream>
@@ -22,6 +23,7 @@
 #include "pipeline/event_metrics.h"
 #include "pipeline/issuer.h"
 #include "pipeline/retry_job.h"
+#include "pipeline/settler.h"
 
 namespace firstcome {
 namespace {
@@ -145,10 +147,23 @@ int Serve(const Config& config) {
                  .log_timeout = std::chrono::milliseconds(2 * config.timeout_ms),
                  .retry = RetryOptionsOf(config)});
   b.catalog->Start();
+  // Every process sharing a gate settles what a killed API process left
+  // pending (settler.h); the in-process gate dies with its process and is
+  // rebuilt from the log, so it has nothing to settle.
+  std::optional<Settler> settler;
+  if (config.gate == "redis" && b.gate != nullptr) {
+    settler.emplace(
+        *b.catalog, *b.gate, *b.log,
+        SettlerOptions{.settle_after = std::chrono::milliseconds(config.settle_after_ms),
+                       .append_timeout = std::chrono::milliseconds(
+                           std::max<std::int64_t>(10000, 2 * config.timeout_ms))});
+    settler->Start();
+  }
   EventMetrics event_metrics(*b.catalog, issuer);
   MetricsSources metrics;
   metrics.Add(&issuer);
   metrics.Add(&event_metrics);
+  if (settler) metrics.Add(&*settler);
   if (consumer) metrics.Add(&*consumer);
   if (retry) metrics.Add(&*retry);
   auto api = ApiOptionsOf(config, &metrics);
@@ -173,6 +188,7 @@ int Serve(const Config& config) {
   spdlog::info("signal {}: stopping (finishing in-flight requests, flushing the log)", sig);
   server.Stop(std::chrono::seconds(10));
   issuer.Stop(std::chrono::seconds(10));
+  if (settler) settler->Stop();
   if (Status s = b.log->Flush(std::chrono::seconds(10)); !s.ok()) {
     spdlog::error("log flush: {}", s.ToString());
   }

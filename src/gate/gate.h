@@ -15,6 +15,12 @@
 //   - state is per (event id, incarnation): an incarnation that was
 //     forgotten (its event deleted) admits nobody again (kGone), and a new
 //     incarnation of the id starts empty.
+//   - every admission is *pending* (recorded with its user, seq, user_seq and
+//     admission time) until Acknowledge says the log holds its record, Release
+//     or Withdraw gives it back, or Rebuild/Forget replace the state. A pending
+//     admission is either unclaimed or claimed (ClaimUnlogged); a claimed one
+//     is never withdrawn: a settler is logging it (docs/design.md, "API crash
+//     self-healing").
 // Implementations: MemoryGate (in-process, src/gate/memory_gate.*) and
 // RedisGate (one Lua script per decision, src/gate/redis_gate.*).
 //
@@ -53,6 +59,10 @@ struct Admission {
   AdmitVerdict verdict = AdmitVerdict::kSoldOut;
   std::int64_t seq = 0;       // kAdmitted: the seq just taken
   std::int32_t user_seq = 0;  // kAdmitted: this is the user's n-th coupon (1-based)
+  // kAdmitted: when the gate recorded the admission as pending (its clock;
+  // Redis's for RedisGate). The record's issued_at, so every copy of the
+  // record (the issuer's, a resend, a settler's) is the same issuance.
+  UnixMillis admitted_at = 0;
   // kAlreadyIssued: the seqs the user holds (may be empty when the answer came
   // from a cached sold-out flag).
   std::vector<std::int64_t> held_seqs;
@@ -97,10 +107,36 @@ class Gate {
   // An error Status means nothing was decided (caller answers 503).
   virtual void Admit(const Event& event, std::string_view user_id, AdmitCallback done) = 0;
 
-  // Undo an admission whose issuance could not be made durable: the user no
-  // longer holds `seq`, the count drops by one and `seq` becomes free again.
+  // Gives a held seq back whatever its record's state (a revocation, a
+  // repair): the user no longer holds `seq`, the count drops by one, `seq`
+  // becomes free again, and its pending admission (if any) goes with it.
+  // The issuer undoes its own admissions with Withdraw instead.
   virtual void Release(const Event& event, std::string_view user_id, std::int64_t seq,
                        DoneCallback done) = 0;
+
+  // Withdraw: the issuer's undo of its own admission whose record certainly
+  // did not reach the log. Like Release, but only while the admission is
+  // pending and unclaimed: once a settler claimed it (or already logged it
+  // and acknowledged it) its record is, or is being, logged, so the seq must
+  // stay the user's. Refused with Status::Exists then; NotFound when the user
+  // does not hold the seq.
+  virtual void Withdraw(const Event& event, std::string_view user_id, std::int64_t seq,
+                        DoneCallback done) = 0;
+
+  // The log holds `record` (an admission's issuance): it is no longer pending.
+  // A no-op when the pending admission of that seq is another one (other user,
+  // user_seq or admitted_at) or there is none. Never blocks on I/O; `done`
+  // runs as Release's.
+  virtual void Acknowledge(const Issuance& record, DoneCallback done) = 0;
+
+  // Claims up to `max` pending admissions of the event admitted at least `age`
+  // ago (by the gate's clock), oldest first, and returns them as issuance
+  // records (admitted_at as issued_at). Claimed ones stay pending (and are
+  // returned again) until acknowledged: a settler that dies mid-way leaves
+  // them to the next pass. Blocking, with a timeout.
+  virtual Result<std::vector<Issuance>> ClaimUnlogged(const Event& event,
+                                                      std::chrono::milliseconds age,
+                                                      std::size_t max) = 0;
 
   // The seqs a user holds (empty when none). Blocking, with a timeout.
   virtual Result<std::vector<std::int64_t>> SeqsOfUser(const Event& event,

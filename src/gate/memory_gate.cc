@@ -25,6 +25,9 @@
 //   - `total` (the event's, held here: SetTotal changes it) only rises
 //     freely; lowering it is one step under seq_mu that refuses when more are
 //     admitted or a seq above it is held (see SetTotal and Decide).
+//   - Pending admissions (gate.h) are a map seq -> entry under seq_mu, which
+//     an admission takes anyway: an entry is added with the seq it names and
+//     goes with it (GiveBack) or on Acknowledge.
 //   - State is per (event id, incarnation): Forget drops it and remembers the
 //     incarnation as gone (Admit answers kGone); a new incarnation of the id
 //     starts from nothing. The hot path pays one integer comparison for this.
@@ -70,6 +73,13 @@ struct EventState {
   std::mutex seq_mu;
   std::int64_t next_seq = 0;            // guarded by seq_mu
   std::vector<std::int64_t> free_heap;  // min-heap, guarded by seq_mu
+  struct Pending {
+    std::string user_id;
+    std::int32_t user_seq = 0;
+    UnixMillis admitted_at = 0;
+    bool claimed = false;
+  };
+  std::unordered_map<std::int64_t, Pending> pending;  // guarded by seq_mu
 
   // Every shard and the seq mutex, in lock order.
   std::vector<std::unique_lock<std::mutex>> LockAll() {
@@ -117,8 +127,57 @@ class MemoryGate final : public Gate {
 
   void Release(const Event& event, std::string_view user_id, std::int64_t seq,
                DoneCallback done) override {
-    Status s = ReleaseNow(event, user_id, seq);
+    Status s = ReleaseNow(event, user_id, seq, false);
     done(std::move(s));
+  }
+
+  void Withdraw(const Event& event, std::string_view user_id, std::int64_t seq,
+                DoneCallback done) override {
+    Status s = ReleaseNow(event, user_id, seq, true);
+    done(std::move(s));
+  }
+
+  void Acknowledge(const Issuance& record, DoneCallback done) override {
+    {
+      std::shared_lock map_lock(mu_);
+      if (EventState* state = FindLocked(record.event_id, record.incarnation)) {
+        std::lock_guard seq_lock(state->seq_mu);
+        auto p = state->pending.find(record.seq);
+        if (p != state->pending.end() && p->second.user_id == record.user_id &&
+            p->second.user_seq == record.user_seq && p->second.admitted_at == record.issued_at) {
+          state->pending.erase(p);
+        }
+      }
+    }
+    done(Status::Ok());
+  }
+
+  Result<std::vector<Issuance>> ClaimUnlogged(const Event& event, std::chrono::milliseconds age,
+                                              std::size_t max) override {
+    std::vector<Issuance> claimed;
+    std::shared_lock map_lock(mu_);
+    EventState* state = FindLocked(event.id, event.incarnation);
+    if (state == nullptr) return claimed;
+    const UnixMillis cutoff = NowMillis() - age.count();
+    std::lock_guard seq_lock(state->seq_mu);
+    std::vector<std::pair<UnixMillis, std::int64_t>> old;  // (admitted_at, seq)
+    for (const auto& [seq, p] : state->pending) {
+      if (p.admitted_at <= cutoff) old.emplace_back(p.admitted_at, seq);
+    }
+    std::sort(old.begin(), old.end());
+    if (old.size() > max) old.resize(max);
+    for (const auto& [at, seq] : old) {
+      EventState::Pending& p = state->pending.at(seq);
+      p.claimed = true;
+      claimed.push_back(Issuance{.event_id = event.id,
+                                 .user_id = p.user_id,
+                                 .seq = seq,
+                                 .user_seq = p.user_seq,
+                                 .coupon_id = CouponId(event.id, seq),
+                                 .issued_at = at,
+                                 .incarnation = event.incarnation});
+    }
+    return claimed;
   }
 
   Result<std::vector<std::int64_t>> SeqsOfUser(const Event& event,
@@ -259,6 +318,7 @@ class MemoryGate final : public Gate {
     state->total.store(event.total);
     state->next_seq = max_seq;
     state->free_heap.clear();
+    state->pending.clear();  // the rebuilt state is what log and store hold
     for (std::int64_t seq = 1; seq <= max_seq; ++seq) {
       if (held_seqs.count(seq) == 0) state->free_heap.push_back(seq);
     }
@@ -282,9 +342,10 @@ class MemoryGate final : public Gate {
   static constexpr std::size_t kMaxGone = 10000;
 
   // The state of the event's incarnation, or null when there is none.
-  EventState* FindLocked(const Event& event) {
-    auto it = events_.find(std::string_view(event.id));
-    if (it == events_.end() || it->second->incarnation != event.incarnation) return nullptr;
+  EventState* FindLocked(const Event& event) { return FindLocked(event.id, event.incarnation); }
+  EventState* FindLocked(std::string_view id, std::int64_t incarnation) {
+    auto it = events_.find(id);
+    if (it == events_.end() || it->second->incarnation != incarnation) return nullptr;
     return it->second.get();
   }
 
@@ -359,6 +420,13 @@ class MemoryGate final : public Gate {
       return a;
     }
 
+    // The lowest user_seq the user does not hold: a released user_seq is
+    // reused (its issuance never became durable), as RedisGate does.
+    std::int32_t user_seq = 1;
+    while (std::any_of(held.begin(), held.end(),
+                       [&](const Held& h) { return h.user_seq == user_seq; }))
+      ++user_seq;
+    const UnixMillis now = NowMillis();
     std::int64_t seq = 0;
     {
       std::lock_guard seq_lock(state.seq_mu);
@@ -369,18 +437,15 @@ class MemoryGate final : public Gate {
       } else if (state.next_seq < state.total.load()) {
         seq = ++state.next_seq;
       }
+      if (seq != 0) {
+        state.pending[seq] = EventState::Pending{std::string(user_id), user_seq, now, false};
+      }
     }
     if (seq == 0) {
       // Unreachable while the invariant A <= admitted holds (see the top).
       state.admitted.fetch_sub(1);
       return Status::Internal("memory gate: no seq left below total although the count allows");
     }
-    // The lowest user_seq the user does not hold: a released user_seq is
-    // reused (its issuance never became durable), as RedisGate does.
-    std::int32_t user_seq = 1;
-    while (std::any_of(held.begin(), held.end(),
-                       [&](const Held& h) { return h.user_seq == user_seq; }))
-      ++user_seq;
     if (!shard.Add(slot, user_id, tag, Held{seq, user_seq})) {
       GiveBack(state, seq);
       return Status::Unavailable("memory gate: shard is full");
@@ -388,30 +453,47 @@ class MemoryGate final : public Gate {
     a.verdict = AdmitVerdict::kAdmitted;
     a.seq = seq;
     a.user_seq = user_seq;
+    a.admitted_at = now;
     return a;
   }
 
-  // Frees `seq` and then lowers the count (this order keeps A <= admitted).
+  // Frees `seq` (its pending admission goes with it) and then lowers the
+  // count (this order keeps A <= admitted).
   static void GiveBack(EventState& state, std::int64_t seq) {
     {
       std::lock_guard seq_lock(state.seq_mu);
+      state.pending.erase(seq);
       state.free_heap.push_back(seq);
       std::push_heap(state.free_heap.begin(), state.free_heap.end(), std::greater<>());
     }
     state.admitted.fetch_sub(1, std::memory_order_acq_rel);
   }
 
-  Status ReleaseNow(const Event& event, std::string_view user_id, std::int64_t seq) {
+  // Release, or with `only_unclaimed` Withdraw (gate.h).
+  Status ReleaseNow(const Event& event, std::string_view user_id, std::int64_t seq,
+                    bool only_unclaimed) {
     if (Status s = CheckUser(user_id); !s.ok()) return s;
     const std::uint64_t hash = HashOf(user_id);
+    const Status not_held = Status::NotFound("memory gate: the user does not hold that seq");
     std::shared_lock map_lock(mu_);
     EventState* state = FindLocked(event);
-    if (state == nullptr) return Status::NotFound("memory gate: the user does not hold that seq");
+    if (state == nullptr) return not_held;
     Shard& shard = state->shards[hash >> (64 - kShardBits)];
     std::lock_guard lock(shard.mu);
-    if (!shard.Remove(shard.Find(user_id, UserTable::TagOf(hash)), seq)) {
-      return Status::NotFound("memory gate: the user does not hold that seq");
+    UserTable::Slot* slot = shard.Find(user_id, UserTable::TagOf(hash));
+    if (only_unclaimed) {
+      std::lock_guard seq_lock(state->seq_mu);
+      auto p = state->pending.find(seq);
+      if (p == state->pending.end() || p->second.user_id != user_id || p->second.claimed) {
+        std::vector<Held> held;
+        if (shard.CountOf(slot) > 0) shard.HeldOf(slot->value, &held);
+        const bool holds =
+            std::any_of(held.begin(), held.end(), [&](const Held& h) { return h.seq == seq; });
+        if (!holds) return not_held;
+        return Status::Exists("memory gate: the admission was claimed by a settler (it is logged)");
+      }
     }
+    if (!shard.Remove(slot, seq)) return not_held;
     GiveBack(*state, seq);
     return Status::Ok();
   }

@@ -114,7 +114,7 @@ std::string_view ReplyText(const redisReply& r) {
 Status ErrorReplyStatus(const redisReply& r) {
   std::string_view text = ReplyText(r);
   for (std::string_view transient : {"LOADING", "BUSY", "OOM", "READONLY", "MASTERDOWN", "TRYAGAIN",
-                                     "CLUSTERDOWN", "MOVED", "ASK", "NOSCRIPT"}) {
+                                     "CLUSTERDOWN", "MOVED", "ASK", "NOSCRIPT", "NOREPLICAS"}) {
     if (text.substr(0, transient.size()) == transient) {
       return Status::Unavailable("redis: " + std::string(text));
     }

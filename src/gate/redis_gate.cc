@@ -14,26 +14,27 @@
 // with backoff (failing new batches at once meanwhile, never blocking them).
 // An admission whose reply was lost may still have been decided by Redis: the
 // slot then stays taken (never over-issue) until `audit --repair` frees it.
+// With Sentinels every (re)connect looks the primary up (redis_primary.h), a
+// "not primary" reply drops the connection, a new primary's admissions wait
+// for the failover fence (redis_fence.h), and with wait_replicas each batch
+// that admitted someone is confirmed by WAIT before its callbacks run.
 #include "gate/redis_gate.h"
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <thread>
-#include <unordered_map>
 #include <utility>
 
-#include "core/numbers.h"
-#include "gate/rebuild_input.h"
 #include "gate/redis_connection.h"
+#include "gate/redis_fence.h"
+#include "gate/redis_gate_state.h"
+#include "gate/redis_primary.h"
 #include "gate/redis_scripts.h"
 #include "gate/redis_sold_out_cache.h"
 
@@ -44,11 +45,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using redis::Argv;
 using redis::ContextPtr;
+using redis::ControlConnection;
 using redis::ErrorReplyStatus;
 using redis::EventKeys;
 using redis::Holders;
 using redis::IntegerOf;
-using redis::RedisAddress;
+using redis::PrimaryLocator;
 using redis::ReplyPtr;
 using redis::ReplyText;
 using redis::ScriptShas;
@@ -59,32 +61,37 @@ using std::chrono::milliseconds;
 constexpr std::size_t kMaxBatch = 512;
 constexpr milliseconds kMinBackoff{50};
 constexpr milliseconds kMaxBackoff{1000};
-constexpr std::size_t kChunk = 500;  // fields per HSET/ZADD/ZRANGE/HSCAN call
 // Events larger than this are not short-circuited: their holder list would be
 // too big to keep per API process.
 constexpr std::int64_t kMaxCachedHolders = 50000;
 
-// A connection ready for EVALSHA: connected, database selected, and the
-// scripts in Redis's cache (their digests in *shas when asked for).
-Result<ContextPtr> ConnectWithScripts(const RedisAddress& address, milliseconds timeout,
-                                      ScriptShas* shas) {
-  auto c = redis::Connect(address, timeout);
-  if (!c.ok()) return c.status();
-  ScriptShas loaded;
-  if (Status s = redis::LoadScripts(c->get(), &loaded); !s.ok()) return s;
-  if (shas != nullptr) *shas = loaded;
-  return c;
-}
+// A worker's connection to the primary and whether the fence let it admit.
+struct WorkerConnection {
+  ContextPtr context;
+  std::string run_id;
+  bool checked = false;
+};
 
 class RedisGate final : public Gate {
  public:
-  RedisGate(const RedisGateOptions& options, RedisAddress address, ContextPtr control,
-            ScriptShas shas)
+  RedisGate(const RedisGateOptions& options, std::unique_ptr<PrimaryLocator> locator,
+            ContextPtr control, ScriptShas shas)
       : options_(options),
-        address_(std::move(address)),
+        locator_(std::move(locator)),
         shas_(std::move(shas)),
-        control_(std::move(control)),
+        control_(*locator_, std::move(control)),
         sold_out_(options_.sold_out_cache) {
+    if (locator_->uses_sentinel()) {
+      std::function<Status()> check;
+      if (options_.check_after_failover) {
+        check = [this] {
+          control_.Reset();
+          return options_.check_after_failover(*this);
+        };
+      }
+      fence_ =
+          std::make_unique<redis::FailoverFence>(*locator_, std::move(check), options_.fence_grace);
+    }
     for (int i = 0; i < options_.connections; ++i) workers_.emplace_back([this] { Work(); });
   }
 
@@ -95,6 +102,7 @@ class RedisGate final : public Gate {
     }
     ready_.notify_all();
     for (auto& w : workers_) w.join();
+    fence_.reset();  // its check may use this gate: gone before the rest is
     // Nothing was sent for what is still queued: answering Unavailable is exact.
     for (auto& r : queue_) Fail(r, Status::Unavailable("redis gate closing"));
     for (auto& r : queue_) Finish(r);
@@ -114,20 +122,38 @@ class RedisGate final : public Gate {
 
   void Release(const Event& event, std::string_view user_id, std::int64_t seq,
                DoneCallback done) override {
+    GiveBack(event, user_id, seq, false, std::move(done));
+  }
+
+  void Withdraw(const Event& event, std::string_view user_id, std::int64_t seq,
+                DoneCallback done) override {
+    GiveBack(event, user_id, seq, true, std::move(done));
+  }
+
+  void Acknowledge(const Issuance& record, DoneCallback done) override {
     Request r;
-    r.release = true;
-    r.event_id = event.id;
-    r.incarnation = event.incarnation;
-    r.user_id = std::string(user_id);
-    r.seq = seq;
+    r.kind = Request::Kind::kAcknowledge;
+    r.event_id = record.event_id;
+    r.incarnation = record.incarnation;
+    r.record = record;
     r.release_done = std::move(done);
     if (!Enqueue(r)) r.release_done(Status::Unavailable("redis gate: too many requests queued"));
+  }
+
+  Result<std::vector<Issuance>> ClaimUnlogged(const Event& event, std::chrono::milliseconds age,
+                                              std::size_t max) override {
+    const std::vector<Argv> claim = {
+        redis::ClaimCommand(EventKeys(event), age.count(), static_cast<std::int64_t>(max))};
+    // After a failover, claims wait for the fence like admissions (redis_fence.h).
+    auto replies = fence_ ? fence_->ExchangeIfChecked(claim) : control_.Exchange(claim);
+    if (!replies.ok()) return replies.status();
+    return redis::DecodeClaim(event, *replies->front());
   }
 
   Result<std::vector<std::int64_t>> SeqsOfUser(const Event& event,
                                                std::string_view user_id) override {
     EventKeys keys(event);
-    auto replies = Exchange({Argv{"HGET", keys.users, user_id}});
+    auto replies = control_.Exchange({Argv{"HGET", keys.users, user_id}});
     if (!replies.ok()) return replies.status();
     const redisReply& r = *replies->front();
     if (r.type == REDIS_REPLY_NIL) return std::vector<std::int64_t>{};
@@ -138,14 +164,14 @@ class RedisGate final : public Gate {
 
   Result<std::int64_t> AdmittedCount(const Event& event) override {
     EventKeys keys(event);
-    auto replies = Exchange({Argv{"GET", keys.count}});
+    auto replies = control_.Exchange({Argv{"GET", keys.count}});
     if (!replies.ok()) return replies.status();
     return IntegerOf(*replies->front());
   }
 
   Result<bool> IsSeqHeld(const Event& event, std::int64_t seq) override {
     EventKeys keys(event);
-    auto replies = Exchange({Argv{"GET", keys.next}, Argv{"ZSCORE", keys.free}.Add(seq)});
+    auto replies = control_.Exchange({Argv{"GET", keys.next}, Argv{"ZSCORE", keys.free}.Add(seq)});
     if (!replies.ok()) return replies.status();
     auto next = IntegerOf(*(*replies)[0]);
     if (!next.ok()) return next.status();
@@ -155,12 +181,18 @@ class RedisGate final : public Gate {
     return seq >= 1 && seq <= *next && free.type == REDIS_REPLY_NIL;
   }
 
-  Result<GateSnapshot> Snapshot(const Event& event) override;
-  Status Rebuild(const Event& event, const std::vector<Issuance>& issuances) override;
+  Result<GateSnapshot> Snapshot(const Event& event) override {
+    return redis::ReadSnapshot(control_, event);
+  }
+  Status Rebuild(const Event& event, const std::vector<Issuance>& issuances) override {
+    Status s = redis::WriteRebuild(control_, event, issuances);
+    sold_out_.Forget(event.id);
+    return s;
+  }
 
   Result<TotalChange> SetTotal(const Event& event, std::int64_t total) override {
     if (total < 1 || total > kMaxTotal) return Status::Invalid("redis gate: total out of range");
-    auto replies = Exchange({redis::SetTotalCommand(EventKeys(event), total)});
+    auto replies = control_.Exchange({redis::SetTotalCommand(EventKeys(event), total)});
     // A raise frees stock: this process stops answering sold_out from its
     // flag at once (others within the flag's TTL).
     sold_out_.Forget(event.id);
@@ -174,8 +206,9 @@ class RedisGate final : public Gate {
   Status Forget(const Event& event) override {
     EventKeys keys(event);
     const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(kGoneMarkerTtl).count();
-    auto replies = Exchange(
-        {Argv{"MULTI"}, Argv{"DEL", keys.count, keys.next, keys.users, keys.free},
+    auto replies = control_.Exchange(
+        {Argv{"MULTI"},
+         Argv{"DEL", keys.count, keys.next, keys.users, keys.free, keys.pending, keys.pending_at},
          Argv{"SET", keys.total, redis::kGoneMarker, "EX"}.Add(static_cast<std::int64_t>(ttl)),
          Argv{"EXEC"}});
     sold_out_.Forget(event.id);
@@ -190,7 +223,7 @@ class RedisGate final : public Gate {
   }
 
   Status Health() override {
-    auto replies = Exchange({Argv{"PING"}});
+    auto replies = control_.Exchange({Argv{"PING"}});
     if (!replies.ok()) return replies.status();
     const redisReply& r = *replies->front();
     if (r.type == REDIS_REPLY_ERROR) return ErrorReplyStatus(r);
@@ -199,13 +232,16 @@ class RedisGate final : public Gate {
 
  private:
   struct Request {
-    bool release = false;
+    // kAdmit answers admit_done; the others release_done.
+    enum class Kind { kAdmit, kRelease, kWithdraw, kAcknowledge };
+    Kind kind = Kind::kAdmit;
     std::string event_id;
     std::int64_t incarnation = 0;
     std::string user_id;
     std::int64_t total = 0;
     std::int32_t per_user = 1;
-    std::int64_t seq = 0;  // release only
+    std::int64_t seq = 0;  // release and withdraw only
+    Issuance record;       // acknowledge only
     AdmitCallback admit_done;
     DoneCallback release_done;
     Clock::time_point enqueued;
@@ -214,13 +250,25 @@ class RedisGate final : public Gate {
     Status released = Status::Internal("redis gate: no answer");
   };
 
+  void GiveBack(const Event& event, std::string_view user_id, std::int64_t seq, bool only_unclaimed,
+                DoneCallback done) {
+    Request r;
+    r.kind = only_unclaimed ? Request::Kind::kWithdraw : Request::Kind::kRelease;
+    r.event_id = event.id;
+    r.incarnation = event.incarnation;
+    r.user_id = std::string(user_id);
+    r.seq = seq;
+    r.release_done = std::move(done);
+    if (!Enqueue(r)) r.release_done(Status::Unavailable("redis gate: too many requests queued"));
+  }
+
   bool Enqueue(Request& r) {
     r.enqueued = Clock::now();
     {
       std::lock_guard lock(mu_);
       // Releases get headroom beyond the bound: a refused release leaves a
       // slot taken until audit --repair, so it is worth a little more memory.
-      const std::size_t bound = options_.max_queued * (r.release ? 2 : 1);
+      const std::size_t bound = options_.max_queued * (r.kind != Request::Kind::kAdmit ? 2 : 1);
       if (stopping_ || queue_.size() >= bound) return false;
       queue_.push_back(std::move(r));
     }
@@ -229,7 +277,7 @@ class RedisGate final : public Gate {
   }
 
   static void Fail(Request& r, const Status& s) {
-    if (r.release) {
+    if (r.kind != Request::Kind::kAdmit) {
       r.released = s;
     } else {
       r.admission.emplace(s);
@@ -237,8 +285,8 @@ class RedisGate final : public Gate {
   }
 
   void Finish(Request& r) {
-    if (r.release) {
-      if (r.released.ok()) sold_out_.Forget(r.event_id);
+    if (r.kind != Request::Kind::kAdmit) {
+      if (r.released.ok() && r.kind != Request::Kind::kAcknowledge) sold_out_.Forget(r.event_id);
       if (r.release_done) r.release_done(std::move(r.released));
       return;
     }
@@ -250,7 +298,7 @@ class RedisGate final : public Gate {
 
   void Work() {
     redis::BlockSigpipeOnThisThread();  // for the worker's whole life: see SigpipeBlock
-    ContextPtr connection;
+    WorkerConnection connection;
     milliseconds backoff = kMinBackoff;
     Clock::time_point next_attempt{};
     Clock::rep last_failure = 0;
@@ -272,7 +320,7 @@ class RedisGate final : public Gate {
     }
   }
 
-  void Process(std::vector<Request>& batch, ContextPtr& connection, milliseconds& backoff,
+  void Process(std::vector<Request>& batch, WorkerConnection& connection, milliseconds& backoff,
                Clock::time_point& next_attempt, Clock::rep& last_failure_of_this_worker) {
     const auto now = Clock::now();
     std::vector<Request*> live;
@@ -284,8 +332,10 @@ class RedisGate final : public Gate {
       }
     }
     if (live.empty()) return;
-    if (connection != nullptr && !redis::StillOpen(connection.get())) connection.reset();
-    if (connection == nullptr) {
+    if (connection.context != nullptr && !redis::StillOpen(connection.context.get())) {
+      connection.context.reset();
+    }
+    if (connection.context == nullptr) {
       // Why fail at once instead of waiting out the backoff: callers must hear
       // 503 within the timeout, and a fresh batch will try again soon enough.
       // The backoff ends early once another worker got through: Redis is back.
@@ -293,7 +343,7 @@ class RedisGate final : public Gate {
         for (auto* r : live) Fail(*r, Status::Unavailable("redis gate: reconnecting to redis"));
         return;
       }
-      auto c = ConnectWithScripts(address_, options_.timeout, nullptr);
+      auto c = redis::ConnectWithScripts(*locator_, nullptr);
       if (!c.ok()) {
         last_failure_of_this_worker = Clock::now().time_since_epoch().count();
         next_attempt = Clock::now() + backoff;
@@ -301,13 +351,29 @@ class RedisGate final : public Gate {
         for (auto* r : live) Fail(*r, c.status());
         return;
       }
-      connection = std::move(c).value();
+      connection = WorkerConnection{std::move(c->context), std::move(c->run_id), fence_ == nullptr};
       backoff = kMinBackoff;
       connected_at_.store(Clock::now().time_since_epoch().count());
     }
+    if (!connection.checked) {
+      auto open = fence_->Open(connection.context.get(), connection.run_id);
+      if (!open.ok() || !*open) {
+        const Status s = open.ok() ? Status::Unavailable(
+                                         "redis gate: the primary changed; admissions wait until "
+                                         "the gate state is checked against the log")
+                                   : open.status();
+        for (auto* r : live) Fail(*r, s);
+        if (!open.ok()) connection.context.reset();
+        return;
+      }
+      connection.checked = true;
+    }
     std::vector<Request*> noscript;
-    if (!Pipeline(connection.get(), live, &noscript)) {
-      connection.reset();  // reconnect on the next batch, then back off
+    bool not_primary = false;
+    const bool sent = Pipeline(connection.context.get(), live, &noscript, &not_primary);
+    if (sent && noscript.empty()) ConfirmReplicated(connection, live);
+    if (!sent || not_primary) {
+      connection.context.reset();  // look the primary up again on the next batch
       return;
     }
     if (noscript.empty()) return;
@@ -315,26 +381,74 @@ class RedisGate final : public Gate {
     // means the script did not run, so loading it again and retrying cannot
     // decide anything twice.
     ScriptShas loaded;
-    if (Status s = redis::LoadScripts(connection.get(), &loaded); !s.ok()) {
+    if (Status s = redis::LoadScripts(connection.context.get(), &loaded); !s.ok()) {
       for (auto* r : noscript) Fail(*r, s);
-      if (connection->err != 0) connection.reset();
+      if (connection.context->err != 0) connection.context.reset();
       return;
     }
     std::vector<Request*> again;
-    if (!Pipeline(connection.get(), noscript, &again)) connection.reset();
+    if (!Pipeline(connection.context.get(), noscript, &again, &not_primary) || not_primary) {
+      connection.context.reset();
+    }
     for (auto* r : again) Fail(*r, Status::Unavailable("redis gate: NOSCRIPT after reloading"));
+    ConfirmReplicated(connection, live);
+  }
+
+  // With wait_replicas: WAIT until that many replicas have every write of
+  // this connection so far. Short of it (a replica down, a primary cut off
+  // from its replicas), each admission of the batch is released and answered
+  // Unavailable: it is not logged, so a failover that loses it loses nothing
+  // anyone was told. The connection is dropped so the next batch looks the
+  // primary up again.
+  void ConfirmReplicated(WorkerConnection& connection, const std::vector<Request*>& requests) {
+    if (options_.wait_replicas <= 0 || connection.context == nullptr) return;
+    std::vector<Request*> admitted;
+    for (auto* r : requests) {
+      if (r->kind == Request::Kind::kAdmit && r->admission && r->admission->ok() &&
+          (*r->admission)->verdict == AdmitVerdict::kAdmitted) {
+        admitted.push_back(r);
+      }
+    }
+    if (admitted.empty()) return;
+    // Half the timeout: the connection's read timeout must not fire first.
+    auto acked = redis::WaitForReplicas(connection.context.get(), options_.wait_replicas,
+                                        std::max(options_.timeout / 2, milliseconds(1)));
+    if (acked.ok() && *acked >= options_.wait_replicas) return;
+    const Status s = Status::Unavailable(
+        "redis gate: admission not on " + std::to_string(options_.wait_replicas) +
+        " replica(s) in time" + (acked.ok() ? "" : ": " + acked.status().message()));
+    if (acked.ok()) {
+      for (auto* r : admitted) {
+        const EventKeys keys(r->event_id, r->incarnation);
+        redis::ReleaseCommand(shas_, keys, r->user_id, (*r->admission)->seq,
+                              /*only_unclaimed=*/true)
+            .AppendTo(connection.context.get());
+      }
+      for (std::size_t i = 0; i < admitted.size(); ++i) {
+        void* raw = nullptr;
+        if (redisGetReply(connection.context.get(), &raw) != REDIS_OK) break;
+        ReplyPtr reply(static_cast<redisReply*>(raw));
+      }
+    }
+    // A connection that failed the WAIT leaves its slots taken until the
+    // fence or `audit --repair` frees them: never over-issued.
+    for (auto* r : admitted) r->admission.emplace(s);
+    connection.context.reset();
   }
 
   // Sends every request, then reads every reply. Returns false when the
   // connection broke; every request not answered by then is failed.
   bool Pipeline(redisContext* c, const std::vector<Request*>& requests,
-                std::vector<Request*>* noscript) {
+                std::vector<Request*>* noscript, bool* not_primary) {
     std::size_t appended = 0;
     for (auto* r : requests) {
       const EventKeys keys(r->event_id, r->incarnation);
-      const Argv cmd = r->release
-                           ? redis::ReleaseCommand(shas_, keys, r->user_id, r->seq)
-                           : redis::AdmitCommand(shas_, keys, r->user_id, r->total, r->per_user);
+      const Argv cmd = r->kind == Request::Kind::kAdmit
+                           ? redis::AdmitCommand(shas_, keys, r->user_id, r->total, r->per_user)
+                       : r->kind == Request::Kind::kAcknowledge
+                           ? redis::AcknowledgeCommand(shas_, keys, r->record)
+                           : redis::ReleaseCommand(shas_, keys, r->user_id, r->seq,
+                                                   r->kind == Request::Kind::kWithdraw);
       if (!cmd.AppendTo(c)) break;
       ++appended;
     }
@@ -347,59 +461,19 @@ class RedisGate final : public Gate {
       }
       ReplyPtr reply(static_cast<redisReply*>(raw));
       Request& r = *requests[i];
+      if (redis::IsNotPrimary(*reply)) *not_primary = true;
       if (redis::IsNoScript(*reply)) {
         noscript->push_back(&r);
-      } else if (r.release) {
+      } else if (r.kind == Request::Kind::kAcknowledge) {
+        // 0 (another admission's, or none) is fine: acknowledging is idempotent.
+        r.released = reply->type == REDIS_REPLY_ERROR ? ErrorReplyStatus(*reply) : Status::Ok();
+      } else if (r.kind != Request::Kind::kAdmit) {
         r.released = redis::DecodeRelease(*reply);
       } else {
         r.admission.emplace(redis::DecodeAdmission(*reply));
       }
     }
     return true;
-  }
-
-  // Runs commands pipelined on the control connection and returns every
-  // reply (error replies included; the caller reads them). A connection that
-  // had been idle may have been closed by a Redis restart: on end-of-file or
-  // reset it is reopened and the commands sent once more (all callers send
-  // reads, idempotent writes or a MULTI/EXEC, which Redis drops unless EXEC
-  // arrived). A timeout is not retried: it would only double the wait.
-  Result<std::vector<ReplyPtr>> Exchange(const std::vector<Argv>& commands) {
-    std::lock_guard lock(control_mu_);
-    redis::SigpipeBlock no_sigpipe;
-    for (int attempt = 0;; ++attempt) {
-      if (control_ != nullptr && !redis::StillOpen(control_.get())) control_.reset();
-      const bool fresh = control_ == nullptr;
-      if (fresh) {
-        auto c = ConnectWithScripts(address_, options_.timeout, nullptr);
-        if (!c.ok()) return c.status();
-        control_ = std::move(c).value();
-      }
-      redisContext* c = control_.get();
-      std::vector<ReplyPtr> replies;
-      bool broken = false;
-      for (const auto& cmd : commands) {
-        if (!cmd.AppendTo(c)) {
-          broken = true;
-          break;
-        }
-      }
-      while (!broken && replies.size() < commands.size()) {
-        void* raw = nullptr;
-        if (redisGetReply(c, &raw) != REDIS_OK) {
-          broken = true;
-          break;
-        }
-        replies.emplace_back(static_cast<redisReply*>(raw));
-      }
-      if (!broken) return replies;
-      const int err = errno;
-      const bool closed = c->err == REDIS_ERR_EOF ||
-                          (c->err == REDIS_ERR_IO && (err == ECONNRESET || err == EPIPE));
-      Status s = redis::ConnectionError(c, "control");
-      control_.reset();
-      if (fresh || !closed || attempt > 0) return s;
-    }
   }
 
   // The holders are re-read each time the flag is set again after it expired
@@ -411,40 +485,16 @@ class RedisGate final : public Gate {
     const auto now = Clock::now();
     if (sold_out_.Extend(event_id, incarnation, now)) return;
     Holders holders;
-    Status read =
-        ScanUsers(EventKeys(event_id, incarnation), [&](std::string user, std::string_view held) {
-          holders[std::move(user)] = redis::ParseHeld(held);
-        });
+    Status read = redis::ScanUsers(control_, EventKeys(event_id, incarnation),
+                                   [&](std::string user, std::string_view held) {
+                                     holders[std::move(user)] = redis::ParseHeld(held);
+                                   });
     if (!read.ok()) return;  // no short-circuit: every answer from the script
     sold_out_.Remember(event_id, incarnation, std::move(holders), now);
   }
 
-  // Calls `visit` with every user of the users hash and its stored value
-  // (HSCAN may repeat a field: the later call wins).
-  Status ScanUsers(const EventKeys& keys,
-                   const std::function<void(std::string, std::string_view)>& visit) {
-    std::string cursor = "0";
-    do {
-      auto page = Exchange(
-          {Argv{"HSCAN", keys.users, cursor, "COUNT"}.Add(static_cast<std::int64_t>(kChunk))});
-      if (!page.ok()) return page.status();
-      const redisReply& r = *page->front();
-      if (r.type != REDIS_REPLY_ARRAY || r.elements != 2 ||
-          r.element[1]->type != REDIS_REPLY_ARRAY) {
-        return r.type == REDIS_REPLY_ERROR ? ErrorReplyStatus(r)
-                                           : Status::Internal("redis gate: HSCAN reply");
-      }
-      cursor = std::string(ReplyText(*r.element[0]));
-      const redisReply& fields = *r.element[1];
-      for (std::size_t i = 0; i + 1 < fields.elements; i += 2) {
-        visit(std::string(ReplyText(*fields.element[i])), ReplyText(*fields.element[i + 1]));
-      }
-    } while (cursor != "0");
-    return Status::Ok();
-  }
-
   const RedisGateOptions options_;
-  const RedisAddress address_;
+  const std::unique_ptr<PrimaryLocator> locator_;
   const ScriptShas shas_;  // constant: a script's SHA1 depends on its text only
 
   std::mutex mu_;
@@ -455,132 +505,11 @@ class RedisGate final : public Gate {
   std::vector<std::thread> workers_;         // set by the constructor, joined by the destructor
   std::atomic<Clock::rep> connected_at_{0};  // last successful worker connect
 
-  std::mutex control_mu_;
-  ContextPtr control_;  // guarded by control_mu_
+  ControlConnection control_;                    // guards itself
+  std::unique_ptr<redis::FailoverFence> fence_;  // with sentinels only; before workers_ stop
 
   redis::SoldOutCache sold_out_;  // guards itself
 };
-
-Result<GateSnapshot> RedisGate::Snapshot(const Event& event) {
-  EventKeys keys(event);
-  // HSCAN and chunked ZRANGE do not block Redis for a big event, but they are
-  // not one point in time; the counters are read before and after and the
-  // whole scan is repeated (a few times) when admissions moved them meanwhile.
-  Result<GateSnapshot> last = Status::Unavailable("redis gate: snapshot not taken");
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    GateSnapshot snap;
-    auto counters = Exchange({Argv{"MGET", keys.count, keys.next}});
-    if (!counters.ok()) return counters.status();
-    const redisReply& before = *counters->front();
-    if (before.type != REDIS_REPLY_ARRAY || before.elements != 2) {
-      return before.type == REDIS_REPLY_ERROR ? ErrorReplyStatus(before)
-                                              : Status::Internal("redis gate: MGET reply");
-    }
-    auto count = IntegerOf(*before.element[0]);
-    auto next = IntegerOf(*before.element[1]);
-    if (!count.ok()) return count.status();
-    if (!next.ok()) return next.status();
-    snap.admitted = *count;
-    snap.next_seq = *next;
-
-    std::map<std::string, GateSnapshot::Holder> holders;
-    Status read = ScanUsers(keys, [&](std::string user, std::string_view held) {
-      GateSnapshot::Holder h{user, {}, {}};
-      redis::ParseHeld(held, &h.seqs, &h.user_seqs);
-      holders[std::move(user)] = std::move(h);
-    });
-    if (!read.ok()) return read;
-    for (auto& [user, holder] : holders) snap.holders.push_back(std::move(holder));
-
-    for (std::int64_t start = 0;; start += static_cast<std::int64_t>(kChunk)) {
-      auto page = Exchange({Argv{"ZRANGE", keys.free}.Add(start).Add(
-          start + static_cast<std::int64_t>(kChunk) - 1)});
-      if (!page.ok()) return page.status();
-      const redisReply& r = *page->front();
-      if (r.type != REDIS_REPLY_ARRAY) {
-        return r.type == REDIS_REPLY_ERROR ? ErrorReplyStatus(r)
-                                           : Status::Internal("redis gate: ZRANGE reply");
-      }
-      for (std::size_t i = 0; i < r.elements; ++i) {
-        if (std::optional<std::int64_t> seq = ParseInt64(ReplyText(*r.element[i]))) {
-          snap.free_seqs.push_back(*seq);
-        }
-      }
-      if (r.elements < kChunk) break;
-    }
-
-    auto again = Exchange({Argv{"MGET", keys.count, keys.next, keys.total}});
-    if (!again.ok()) return again.status();
-    const redisReply& after = *again->front();
-    const bool steady =
-        after.type == REDIS_REPLY_ARRAY && after.elements == 3 &&
-        IntegerOf(*after.element[0]).ok() && *IntegerOf(*after.element[0]) == snap.admitted &&
-        IntegerOf(*after.element[1]).ok() && *IntegerOf(*after.element[1]) == snap.next_seq;
-    // The total key holds a number once the gate saw the event (the gone
-    // marker, or nothing, reads as 0).
-    if (after.type == REDIS_REPLY_ARRAY && after.elements == 3) {
-      snap.total = IntegerOf(*after.element[2]).ok() ? *IntegerOf(*after.element[2]) : 0;
-    }
-    last = std::move(snap);
-    if (steady) break;
-  }
-  return last;
-}
-
-Status RedisGate::Rebuild(const Event& event, const std::vector<Issuance>& issuances) {
-  auto input = CheckRebuildInput(event, issuances, RebuildRules{});
-  if (!input.ok()) return input.status();
-  const std::set<std::int64_t>& held = input->held_seqs;
-  const std::int64_t max_seq = input->max_seq;
-  // user -> (user_seq -> seq), ordered so stored values are deterministic.
-  std::map<std::string, std::map<std::int32_t, std::int64_t>> users;
-  for (const auto& i : issuances) users[i.user_id].emplace(i.user_seq, i.seq);
-
-  EventKeys keys(event);
-  // One MULTI/EXEC: other clients see the old state or the new one, never a
-  // mix; a connection lost before EXEC leaves the old state untouched.
-  std::vector<Argv> tx;
-  tx.push_back(Argv{"MULTI"});
-  tx.push_back(Argv{"DEL", keys.count, keys.next, keys.users, keys.free});
-  tx.push_back(Argv{"SET", keys.count}.Add(static_cast<std::int64_t>(held.size())));
-  tx.push_back(Argv{"SET", keys.next}.Add(max_seq));
-  tx.push_back(Argv{"SET", keys.total}.Add(event.total));
-  Argv hset{"HSET", keys.users};
-  for (const auto& [user, seqs] : users) {
-    std::string value;
-    for (const auto& [user_seq, seq] : seqs) {
-      if (!value.empty()) value += ',';
-      value += std::to_string(seq) + ":" + std::to_string(user_seq);
-    }
-    hset.Add(user).Add(value);
-    if (hset.size() >= 2 + 2 * kChunk) {
-      tx.push_back(std::move(hset));
-      hset = Argv{"HSET", keys.users};
-    }
-  }
-  if (hset.size() > 2) tx.push_back(std::move(hset));
-  Argv zadd{"ZADD", keys.free};
-  for (std::int64_t seq = 1; seq <= max_seq; ++seq) {
-    if (held.count(seq) != 0) continue;
-    zadd.Add(seq).Add(seq);
-    if (zadd.size() >= 2 + 2 * kChunk) {
-      tx.push_back(std::move(zadd));
-      zadd = Argv{"ZADD", keys.free};
-    }
-  }
-  if (zadd.size() > 2) tx.push_back(std::move(zadd));
-  tx.push_back(Argv{"EXEC"});
-
-  auto replies = Exchange(tx);
-  sold_out_.Forget(event.id);
-  if (!replies.ok()) return replies.status();
-  for (const auto& r : *replies) {
-    if (r->type == REDIS_REPLY_ERROR) return ErrorReplyStatus(*r);
-  }
-  const redisReply& exec = *replies->back();
-  if (exec.type != REDIS_REPLY_ARRAY) return Status::Internal("redis gate: rebuild EXEC reply");
-  return Status::Ok();
-}
 
 }  // namespace
 
@@ -590,14 +519,23 @@ Result<std::unique_ptr<Gate>> OpenRedisGate(const RedisGateOptions& options) {
   }
   if (options.timeout.count() <= 0) return Status::Invalid("redis gate: timeout must be > 0");
   if (options.max_queued < 1) return Status::Invalid("redis gate: max_queued must be >= 1");
+  if (options.wait_replicas < 0) return Status::Invalid("redis gate: wait_replicas must be >= 0");
   auto address = redis::ParseRedisUrl(options.url);
   if (!address.ok()) return address.status();
+  redis::PrimaryOptions primary{
+      .fixed = *address, .master_name = options.master_name, .timeout = options.timeout};
+  if (!options.sentinels.empty()) {
+    auto sentinels = redis::ParseSentinels(options.sentinels);
+    if (!sentinels.ok()) return sentinels.status();
+    primary.sentinels = std::move(sentinels).value();
+  }
+  auto locator = std::make_unique<PrimaryLocator>(std::move(primary));
   ScriptShas shas;
   redis::SigpipeBlock no_sigpipe;
-  auto control = ConnectWithScripts(*address, options.timeout, &shas);
+  auto control = redis::ConnectWithScripts(*locator, &shas);
   if (!control.ok()) return control.status();
   return std::unique_ptr<Gate>(
-      new RedisGate(options, std::move(address).value(), std::move(control).value(), shas));
+      new RedisGate(options, std::move(locator), std::move(control->context), shas));
 }
 
 }  // namespace firstcome

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,9 +36,13 @@ struct EventKeys {
         next(Key(event_id, incarnation, "next")),
         users(Key(event_id, incarnation, "users")),
         free(Key(event_id, incarnation, "free")),
-        total(Key(event_id, incarnation, "total")) {}
+        total(Key(event_id, incarnation, "total")),
+        pending(Key(event_id, incarnation, "pending")),
+        pending_at(Key(event_id, incarnation, "pending_at")) {}
   explicit EventKeys(const Event& event) : EventKeys(event.id, event.incarnation) {}
   std::string count, next, users, free, total;
+  // Admissions not yet acknowledged as logged (see redis_gate.h).
+  std::string pending, pending_at;
 
  private:
   static std::string Key(const std::string& event_id, std::int64_t incarnation, const char* name) {
@@ -51,28 +56,43 @@ struct EventKeys {
 struct ScriptShas {
   std::string admit;
   std::string release;
+  std::string acknowledge;
 };
 
-// SCRIPT LOAD of both scripts on `c`.
+// SCRIPT LOAD of the hot-path scripts (admit, release, acknowledge) on `c`.
 Status LoadScripts(redisContext* c, ScriptShas* shas);
 
 // EVALSHA of the admit script: one decision for `user_id`. `total` seeds the
 // total key when the gate has none yet.
 Argv AdmitCommand(const ScriptShas& shas, const EventKeys& keys, std::string_view user_id,
                   std::int64_t total, std::int32_t per_user);
-// EVALSHA of the release script: `user_id` gives `seq` back.
+// EVALSHA of the release script: `user_id` gives `seq` back; with
+// `only_unclaimed` (Withdraw) only while its admission is pending, unclaimed.
 Argv ReleaseCommand(const ScriptShas& shas, const EventKeys& keys, std::string_view user_id,
-                    std::int64_t seq);
+                    std::int64_t seq, bool only_unclaimed);
+// EVALSHA of the acknowledge script: `record` is logged, no longer pending.
+Argv AcknowledgeCommand(const ScriptShas& shas, const EventKeys& keys, const Issuance& record);
+// EVAL of the claim script (the settler's, once per event and pass).
+Argv ClaimCommand(const EventKeys& keys, std::int64_t age_ms, std::int64_t max);
+// The claimed admissions as records of `event`.
+Result<std::vector<Issuance>> DecodeClaim(const Event& event, const redisReply& r);
 
 // EVAL of the set-total script (an operator's call: no script cache needed).
 Argv SetTotalCommand(const EventKeys& keys, std::int64_t total);
 Result<TotalChange> DecodeSetTotal(const redisReply& r);
 
+// MULTI, the commands that replace the incarnation's state by `issuances`
+// (checked by CheckRebuildInput: `held` their seqs, `max_seq` the highest),
+// pending admissions dropped, EXEC.
+std::vector<Argv> RebuildCommands(const Event& event, const std::vector<Issuance>& issuances,
+                                  const std::set<std::int64_t>& held, std::int64_t max_seq);
+
 // The script was not in Redis's cache (SCRIPT FLUSH, FLUSHALL, a restart).
 bool IsNoScript(const redisReply& r);
 
 Result<Admission> DecodeAdmission(const redisReply& r);
-// Ok when released; NotFound when the user did not hold the seq.
+// Ok when released; NotFound when the user did not hold the seq; Exists when
+// a withdrawal met a claimed (or no longer pending) admission.
 Status DecodeRelease(const redisReply& r);
 
 // A value of the users hash, "seq:user_seq,...", as its seqs in stored order.

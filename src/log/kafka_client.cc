@@ -69,8 +69,11 @@ Result<MetadataPtr> TopicMetadata(rd_kafka_t* rk, rd_kafka_topic_t* topic, milli
 
 Status CreateTopic(rd_kafka_t* rk, const std::string& topic, int partitions, milliseconds timeout) {
   char err[512];
+  // Replication -1: the brokers' default.replication.factor (1 on the single
+  // broker of `scripts/services up`, 3 with min.insync.replicas 2 on `--ha`),
+  // so the cluster, not each client, decides how many copies a record has.
   rd_kafka_NewTopic_t* new_topic =
-      rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof err);
+      rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, err, sizeof err);
   if (new_topic == nullptr) return Status::Invalid(std::string("kafka: topic: ") + err);
   rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_request_timeout(opts, TimeoutMillis(timeout), err, sizeof err);

@@ -6,13 +6,19 @@
 #include <optional>
 #include <set>
 
+#include "pipeline/append_all.h"
 #include "pipeline/log_replay.h"
+#include "pipeline/settler.h"
 
 namespace firstcome {
 
 namespace {
 
 constexpr std::size_t kMaxListed = 20;
+// Repair's appends wait this long for the log at most.
+constexpr std::chrono::seconds kRepairAppendTimeout{30};
+// Pending admissions a repair settles at most (every one an event can have).
+constexpr std::size_t kMaxSettledByRepair = 10'000'000;
 
 // Collects difference lines of one kind, listing the first few in full.
 class Findings {
@@ -79,6 +85,22 @@ std::map<std::int64_t, Issuance> CheckSource(const Event& event, const std::stri
 Result<AuditReport> AuditEvent(const Event& event, Gate* gate, Log& log, Store& store,
                                const AuditOptions& options) {
   AuditReport report;
+  if (options.repair && gate != nullptr && options.gate_is_shared) {
+    // First what the settlers would do after settle_after: every pending
+    // admission, whatever its age, is logged (the user keeps it), with the
+    // record its issuer would have written. A live process's in-flight
+    // admission is logged twice at worst (a duplicate).
+    auto settled = SettleEvent(event, *gate, log, std::chrono::milliseconds(0), kMaxSettledByRepair,
+                               kRepairAppendTimeout);
+    if (!settled.ok()) return settled.status();
+    if (settled->claimed != settled->logged) {
+      return Status::Unavailable("audit: the log did not take every pending admission");
+    }
+    if (settled->claimed > 0) {
+      report.repairs.push_back(std::to_string(settled->logged) +
+                               " pending admissions appended to the log (settled)");
+    }
+  }
   // The log as the consumer and the store count it: this incarnation's
   // records, revoked issuances taken out (log_replay.h).
   LogReplay replay(event);
@@ -239,24 +261,18 @@ Result<AuditReport> AuditEvent(const Event& event, Gate* gate, Log& log, Store& 
                              "): freed in the gate (it was revoked)");
   }
 
-  // Gate-only admissions: user_seq is derived from the user's other coupons.
+  // Gate-only admissions that were not pending (settled above): an admission
+  // made before pending admissions existed. user_seq is derived from the
+  // user's other coupons.
   for (Issuance& i : to_log) {
     std::int32_t n = 0;
     for (const auto& [seq, rec] : known) n += rec.user_id == i.user_id ? 1 : 0;
     i.user_seq = n + 1;
-    std::mutex mu;
-    std::condition_variable cv;
-    bool answered = false;
-    AppendResult result;
-    log.Append(i, [&](AppendResult r) {
-      std::lock_guard lock(mu);
-      result = std::move(r);
-      answered = true;
-      cv.notify_one();
-    });
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return answered; });
-    if (!result.status.ok()) return result.status;
+  }
+  if (!AppendAll(log, to_log, kRepairAppendTimeout).empty()) {
+    return Status::Unavailable("audit: the log did not take the gate-only admissions");
+  }
+  for (const Issuance& i : to_log) {
     known.emplace(i.seq, i);
     to_persist.push_back(i);
     report.repairs.push_back(Who(i) + ": appended to the log");

@@ -4,9 +4,11 @@
 // that lost state. The log counts as the consumer reads it: records of the
 // event's current incarnation, revoked issuances taken out (LogReplay).
 // With repair it mends what can be mended safely:
+//   - first, every pending admission (gate.h) is settled as the settler does
+//     (settler.h), whatever its age: its record is appended to the log;
 //   - records in the log (or admitted by the gate) but not in the store are
 //     persisted (refused ones go to the failed-event table for the retry job);
-//   - gate admissions missing from the log are appended to the log;
+//   - other gate admissions missing from the log are appended to the log;
 //   - a gate that lost entries is rebuilt from the union of log and store, so
 //     no seq that was ever handed out is handed out again;
 //   - a seq the log says was revoked but the gate still holds for that user

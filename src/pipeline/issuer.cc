@@ -31,7 +31,14 @@ Issuer::Issuer(IssuerParts parts, ResenderOptions resend, IssuerLimits limits,
       lifecycle_(
           {.catalog = parts.catalog, .store = parts.store, .gate = parts.gate, .log = parts.log},
           lifecycle, [this](const Event& event) { return ViewOf(event); }) {
-  if (parts_.log != nullptr) resender_ = std::make_unique<Resender>(*parts_.log, resend);
+  if (parts_.log != nullptr) {
+    if (Gate* gate = parts_.gate; gate != nullptr) {
+      // A resent record the log took is no longer pending (no settler needs
+      // to log it).
+      resend.confirmed = [gate](const Issuance& i) { gate->Acknowledge(i, [](Status) {}); };
+    }
+    resender_ = std::make_unique<Resender>(*parts_.log, resend);
+  }
 }
 
 void Issuer::Stop(std::chrono::milliseconds grace) {
@@ -198,7 +205,9 @@ void Issuer::OnAdmitted(std::shared_ptr<const Event> event, std::string user_id,
                     .seq = admission.seq,
                     .user_seq = admission.user_seq,
                     .coupon_id = CouponId(event->id, admission.seq),
-                    .issued_at = NowMillis(),
+                    // The gate's admission time: a settler's copy of this
+                    // record is then the same issuance (gate.h).
+                    .issued_at = admission.admitted_at != 0 ? admission.admitted_at : NowMillis(),
                     .incarnation = event->incarnation};
   in_flight_.fetch_add(1, std::memory_order_relaxed);
   parts_.log->Append(issuance, [this, event = std::move(event), issuance,
@@ -211,6 +220,10 @@ void Issuer::OnAdmitted(std::shared_ptr<const Event> event, std::string user_id,
       a.user_id = issuance.user_id;
       a.coupon_id = issuance.coupon_id;
       a.seq = issuance.seq;
+      // Not waited for (it only queues): an acknowledgement that is lost
+      // only makes a settler append the same record again (a duplicate).
+      // Before the answer, so nothing here runs after the caller moved on.
+      parts_.gate->Acknowledge(issuance, [](Status) {});
       return done(std::move(a));
     }
     log_failures_.fetch_add(1, std::memory_order_relaxed);
@@ -223,16 +236,25 @@ void Issuer::OnAdmitted(std::shared_ptr<const Event> event, std::string user_id,
       return done(Unavailable(issuance.event_id, issuance.user_id,
                               "the log did not confirm in time: " + appended.status.message()));
     }
+    // Withdraw, not Release: a settler may have claimed this admission
+    // (this process was slower than settle_after) and be logging it; then
+    // the seq must stay the user's.
     const Event& ev = *event;
-    parts_.gate->Release(
+    parts_.gate->Withdraw(
         ev, issuance.user_id, issuance.seq,
         [this, event = std::move(event), issuance, detail = appended.status.message(),
          done = std::move(done)](Status released) mutable {
           if (released.ok()) {
             released_.fetch_add(1, std::memory_order_relaxed);
+          } else if (released.code() == Status::Code::kExists) {
+            spdlog::warn(
+                "issue: {} seq {} for {} was claimed by a settler: it is logged, the user "
+                "keeps it",
+                issuance.event_id, issuance.seq, issuance.user_id);
           } else {
-            // The slot stays taken: never over-issue. audit --repair appends
-            // this gate-only admission to the log, so the user keeps the coupon.
+            // The slot stays taken: never over-issue. The admission stays
+            // pending, so a settler logs it after settle_after: the user keeps
+            // the coupon.
             spdlog::error("issue: could not release {} seq {}: {}", issuance.event_id, issuance.seq,
                           released.ToString());
           }

@@ -2,7 +2,10 @@
 //   catalog lookup → window check → Gate::Admit → Log::Append → answer,
 // and a client hears `issued` only after the log said the record is durable.
 // When the log cannot take it (definitely not persisted), the gate slot is
-// released before the client hears 503, so a 503 never costs a coupon. When
+// withdrawn before the client hears 503, so a 503 never costs a coupon
+// (unless a settler claimed the admission meanwhile: then it is logged and
+// the user keeps it). Once the log took the record, the gate hears that the
+// admission is no longer pending (Acknowledge, after the answer). When
 // the log may have taken it (possibly persisted), the seq stays the user's,
 // the client hears 503, and the Resender appends the record again until the
 // log confirms it: the coupon a retry then shows is the one that gets stored.

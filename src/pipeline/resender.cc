@@ -3,8 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <memory>
-#include <optional>
+
+#include "pipeline/append_all.h"
 
 namespace firstcome {
 
@@ -72,7 +72,21 @@ void Resender::Loop() {
       queue_.pop_front();
     }
     lock.unlock();
-    std::vector<Issuance> failed = AppendAll(std::move(batch));
+    std::vector<Issuance> sent;
+    if (options_.confirmed) sent = batch;
+    std::vector<Issuance> failed = AppendAll(log_, std::move(batch), kRoundTimeout);
+    if (options_.confirmed) {
+      // AppendAll keeps the order: what is not in `failed` was acknowledged.
+      std::size_t f = 0;
+      for (const Issuance& i : sent) {
+        if (f < failed.size() && failed[f].seq == i.seq && failed[f].event_id == i.event_id &&
+            failed[f].user_id == i.user_id) {
+          ++f;
+        } else {
+          options_.confirmed(i);
+        }
+      }
+    }
     lock.lock();
     const auto acked = static_cast<std::int64_t>(n - failed.size());
     confirmed_.fetch_add(acked);
@@ -93,31 +107,6 @@ void Resender::Loop() {
       cv_.wait_until(lock, until);
     }
   }
-}
-
-std::vector<Issuance> Resender::AppendAll(std::vector<Issuance> batch) {
-  struct Round {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::vector<std::optional<bool>> acked;  // per record: answered, ok
-    std::size_t answered = 0;
-  };
-  auto round = std::make_shared<Round>();
-  round->acked.resize(batch.size());
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    log_.Append(batch[i], [round, i](AppendResult r) {
-      std::lock_guard lock(round->mu);
-      round->acked[i] = r.status.ok();
-      if (++round->answered == round->acked.size()) round->cv.notify_all();
-    });
-  }
-  std::vector<Issuance> failed;
-  std::unique_lock lock(round->mu);
-  round->cv.wait_for(lock, kRoundTimeout, [&] { return round->answered == round->acked.size(); });
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (!round->acked[i].value_or(false)) failed.push_back(std::move(batch[i]));
-  }
-  return failed;
 }
 
 void Resender::Drop(const Issuance& issuance, const char* why) {

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -34,6 +35,9 @@ struct ResenderOptions {
   std::chrono::milliseconds max_backoff{5000};
   std::size_t max_records = 100000;  // queued at most; beyond: left to audit --repair
   std::size_t batch = 1000;          // appended concurrently per round
+  // Called (on the resender's thread) for each record the log acknowledged
+  // on a resend; the issuer tells the gate the admission is no longer pending.
+  std::function<void(const Issuance&)> confirmed;
 };
 
 class Resender {
@@ -58,8 +62,6 @@ class Resender {
 
  private:
   void Loop();
-  // Appends `batch` concurrently; returns the records the log did not ack.
-  std::vector<Issuance> AppendAll(std::vector<Issuance> batch);
   void Drop(const Issuance& issuance, const char* why);
 
   Log& log_;

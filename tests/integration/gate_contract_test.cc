@@ -3,7 +3,8 @@
 // Checked: admitted never exceeds total (also under concurrent admits and
 // releases), per_user, a seq held by at most one user, seqs 1..total, a
 // released seq handed out again before a new one, rejections change nothing,
-// Snapshot / Rebuild / Forget, the total the gate holds (SetTotal, also racing
+// Snapshot / Rebuild / Forget, pending admissions (claim, withdraw,
+// acknowledge), the total the gate holds (SetTotal, also racing
 // admissions), incarnations (a forgotten one stays gone, a new one starts
 // clean) and IsSeqHeld. Each test has its own event (named after it).
 //
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <future>
 #include <map>
 #include <mutex>
 #include <ostream>
@@ -446,6 +448,68 @@ TEST_P(GateContractTest, IsSeqHeldFollowsAdmissionsAndReleases) {
     ASSERT_TRUE(got.ok()) << got.status().ToString();
     EXPECT_EQ(*got, held) << "seq " << seq;
   }
+}
+
+// Pending admissions (gate.h; docs/design.md, "API crash self-healing"):
+// claimed only when old enough, oldest first, as the record the issuer
+// would write; Withdraw refused once claimed; Acknowledge only removes that
+// very admission; Release takes its pending entry with it.
+TEST_P(GateContractTest, PendingAdmissionsAreClaimedWithdrawnAndAcknowledged) {
+  const Event ev = EventOfThisTest(10);
+  auto wait = [](auto call) {
+    auto done = std::make_shared<std::promise<Status>>();
+    call([done](Status s) { done->set_value(std::move(s)); });
+    return done->get_future().get();
+  };
+  auto record = [&](const std::string& user, const Admission& a) {
+    return Issuance{.event_id = ev.id,
+                    .user_id = user,
+                    .seq = a.seq,
+                    .user_seq = a.user_seq,
+                    .coupon_id = CouponId(ev.id, a.seq),
+                    .issued_at = a.admitted_at,
+                    .incarnation = ev.incarnation};
+  };
+  auto claim = [&](milliseconds age) {
+    auto c = gate_->ClaimUnlogged(ev, age, 100);
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? *c : std::vector<Issuance>{};
+  };
+  const Admission a = Admit(ev, "a");
+  std::this_thread::sleep_for(milliseconds(5));  // a is the oldest
+  const Admission b = Admit(ev, "b");
+  const Admission c = Admit(ev, "c");
+  ASSERT_GT(a.admitted_at, 0);
+  EXPECT_TRUE(claim(std::chrono::hours(1)).empty()) << "too young";
+  ASSERT_TRUE(wait([&](auto cb) { gate_->Acknowledge(record("b", b), cb); }).ok());
+  ASSERT_TRUE(wait([&](auto cb) { gate_->Withdraw(ev, "c", c.seq, cb); }).ok());
+  EXPECT_TRUE(SeqsOf(ev, "c").empty());
+
+  auto claimed = claim(milliseconds(0));
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].user_id, "a");
+  EXPECT_EQ(claimed[0].seq, a.seq);
+  EXPECT_EQ(claimed[0].user_seq, a.user_seq);
+  EXPECT_EQ(claimed[0].issued_at, a.admitted_at);
+  EXPECT_EQ(claimed[0].incarnation, ev.incarnation);
+  Status refused = wait([&](auto cb) { gate_->Withdraw(ev, "a", a.seq, cb); });
+  EXPECT_EQ(refused.code(), Status::Code::kExists) << refused.ToString();
+  EXPECT_EQ(SeqsOf(ev, "a"), std::vector<std::int64_t>{a.seq});
+  EXPECT_EQ(claim(milliseconds(0)).size(), 1u) << "claimed stays pending until acknowledged";
+  Issuance other = record("a", a);
+  other.issued_at += 1;  // another admission of the same seq and user
+  ASSERT_TRUE(wait([&](auto cb) { gate_->Acknowledge(other, cb); }).ok());
+  EXPECT_EQ(claim(milliseconds(0)).size(), 1u);
+  ASSERT_TRUE(wait([&](auto cb) { gate_->Acknowledge(record("a", a), cb); }).ok());
+  EXPECT_TRUE(claim(milliseconds(0)).empty());
+
+  const Admission d = Admit(ev, "d");
+  ASSERT_TRUE(ReleaseAndWait(*gate_, ev, "d", d.seq).ok());
+  EXPECT_TRUE(claim(milliseconds(0)).empty()) << "a release takes the pending entry";
+  Admit(ev, "e");
+  ASSERT_TRUE(gate_->Rebuild(ev, {}).ok());
+  EXPECT_TRUE(claim(milliseconds(0)).empty()) << "a rebuild replaces pending admissions";
+  ExpectConsistent(ev, Snapshot(ev));
 }
 
 // Admissions and releases race a total that is lowered and raised again and

@@ -37,7 +37,7 @@ class LifecycleTest : public ::testing::TestWithParam<std::string> {
     }
     apis_.push_back(Start("api", Env()));
     apis_.push_back(Start("api", Env(), 0, second_api_flags_));
-    Start("consumer", Env());
+    consumer_api_ = Start("consumer", Env());
     consumer_ = processes_.back().get();
   }
 
@@ -155,6 +155,11 @@ class LifecycleTest : public ::testing::TestWithParam<std::string> {
     apis_.push_back(Start("all", {}, first_port_));
   }
 
+  // The process behind API i (0: a(); distributed, 1: b()), to kill it.
+  FirstcomeProcess& ApiProcess(std::size_t i) { return *processes_.at(i); }
+  // Distributed: the consumer process's HTTP endpoint (/metrics, /healthz).
+  const ApiEndpoint& consumer_api() const { return consumer_api_; }
+
   // Extra flags for every process (set before SetUp; e.g. the retry job's pace).
   std::vector<std::string> extra_flags_;
   // Extra flags for the second API process of the distributed deployment.
@@ -199,6 +204,7 @@ class LifecycleTest : public ::testing::TestWithParam<std::string> {
   std::string first_data_dir_;
   int first_port_ = 0;
   FirstcomeProcess* consumer_ = nullptr;  // distributed
+  ApiEndpoint consumer_api_;              // distributed
   sqlite3* locker_ = nullptr;             // embedded, while consumption is paused
   std::vector<std::unique_ptr<FirstcomeProcess>> processes_;
   std::vector<ApiEndpoint> apis_;

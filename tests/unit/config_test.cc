@@ -77,5 +77,26 @@ TEST(Config, SplitRolesNeedSharedBackends) {
   EXPECT_TRUE(BuildConfig({.flags = {{"role", "api"}, {"gate", "redis"}, {"log", "kafka"}}}).ok());
 }
 
+TEST(Config, HighAvailabilitySettingsFromEverySource) {
+  auto defaults = BuildConfig({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->redis_sentinels, "");
+  EXPECT_EQ(defaults->redis_master_name, "firstcome");
+  EXPECT_EQ(defaults->redis_wait_replicas, 0);
+  ConfigSources s;
+  s.file_text = "redis_sentinels = \"10.0.0.1:26379,10.0.0.2:26379\"\n";
+  s.env = {{"FIRSTCOME_REDIS_MASTER_NAME", "drops"}, {"FIRSTCOME_REDIS_WAIT_REPLICAS", "2"}};
+  s.flags = {{"redis_wait_replicas", "1"}};
+  auto c = BuildConfig(s);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->redis_sentinels, "10.0.0.1:26379,10.0.0.2:26379");
+  EXPECT_EQ(c->redis_master_name, "drops");
+  EXPECT_EQ(c->redis_wait_replicas, 1);
+  EXPECT_FALSE(BuildConfig({.flags = {{"redis_wait_replicas", "-1"}}}).ok());
+  EXPECT_FALSE(BuildConfig({.flags = {{"redis_wait_replicas", "17"}}}).ok());
+  EXPECT_FALSE(
+      BuildConfig({.flags = {{"redis_sentinels", "a:1"}, {"redis_master_name", ""}}}).ok());
+}
+
 }  // namespace
 }  // namespace firstcome
