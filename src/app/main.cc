@@ -232,9 +232,10 @@ int RetryFailed(const Config& config, bool include_dead) {
     if (!revived.ok()) return Fail(revived.status());
     total = *revived;
   }
-  // On demand, everything pending is due now; each pass takes a batch.
+  // On demand, everything pending is due now; each pass takes a batch. What
+  // still fails is rescheduled from the clock, for the serving retry job.
   for (;;) {
-    auto round = job.RunOnce(std::numeric_limits<UnixMillis>::max());
+    auto round = job.RunOnce(std::numeric_limits<UnixMillis>::max(), NowMillis());
     if (!round.ok()) return Fail(round.status());
     total.resolved += round->resolved;
     total.rescheduled += round->rescheduled;

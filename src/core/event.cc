@@ -108,8 +108,9 @@ Result<UnixMillis> ParseRfc3339(std::string_view s) {
     return bad();
   }
   static constexpr int kDaysInMonth[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (month < 1 || month > 12 || day < 1 || day > kDaysInMonth[month - 1] || hour > 23 ||
-      minute > 59 || second > 60) {
+  const bool leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+  if (month < 1 || month > 12 || day < 1 || day > kDaysInMonth[month - 1] ||
+      (month == 2 && day == 29 && !leap) || hour > 23 || minute > 59 || second > 60) {
     return bad();
   }
   std::size_t pos = 19;
@@ -142,7 +143,16 @@ Result<UnixMillis> ParseRfc3339(std::string_view s) {
   if (pos != s.size()) return bad();
   std::int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   std::int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-  return secs * 1000 + millis;
+  const UnixMillis t = secs * 1000 + millis;
+  // An offset can move the instant out of years 0000-9999 in UTC
+  // ("0000-01-01T00:00:00+01:00"), which FormatRfc3339 could not write back
+  // as a time this parser reads (fuzz_rfc3339 found it).
+  static const UnixMillis kFirst = DaysFromCivil(0, 1, 1) * 86400 * 1000;
+  static const UnixMillis kLast = DaysFromCivil(10000, 1, 1) * 86400 * 1000 - 1;
+  if (t < kFirst || t > kLast) {
+    return Status::Invalid("the time must fall in the years 0000 to 9999 in UTC");
+  }
+  return t;
 }
 
 std::string FormatRfc3339(UnixMillis millis) {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace firstcome {
 
@@ -36,15 +37,18 @@ void RetryJob::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-namespace {
-
+// Saturating: `now` may be the far future (RunOnce's "everything is due") and
+// the delays any configured size; the sum never wraps into the past.
 UnixMillis NextAttemptAt(const RetryOptions& options, UnixMillis now, int attempts) {
-  auto delay = options.first_delay.count();
-  for (int i = 1; i < attempts && delay < options.max_delay.count(); ++i) delay *= 2;
-  return now + std::min<std::int64_t>(delay, options.max_delay.count());
+  const std::int64_t max_delay = std::max<std::int64_t>(options.max_delay.count(), 0);
+  std::int64_t delay = std::clamp<std::int64_t>(options.first_delay.count(), 0, max_delay);
+  for (int i = 1; i < attempts && delay < max_delay; ++i) {
+    delay = delay > max_delay / 2 ? max_delay : delay * 2;
+  }
+  UnixMillis at = 0;
+  if (__builtin_add_overflow(now, delay, &at)) return std::numeric_limits<UnixMillis>::max();
+  return at;
 }
-
-}  // namespace
 
 Result<RetryAttempt> AttemptFailedEvent(Store& store, const RetryOptions& options,
                                         const FailedEvent& failed, UnixMillis now) {
@@ -86,9 +90,11 @@ Status RetryJob::Attempt(const FailedEvent& failed, UnixMillis now, RetryRound& 
   return Status::Ok();
 }
 
-Result<RetryRound> RetryJob::RunOnce(UnixMillis now) {
+Result<RetryRound> RetryJob::RunOnce(UnixMillis now) { return RunOnce(now, now); }
+
+Result<RetryRound> RetryJob::RunOnce(UnixMillis due_until, UnixMillis now) {
   RetryRound round;
-  auto due = store_.DueFailures(now, options_.batch);
+  auto due = store_.DueFailures(due_until, options_.batch);
   if (!due.ok()) return due.status();
   for (const FailedEvent& failed : *due) {
     // The store being down ends the round: the rest are tried next time.

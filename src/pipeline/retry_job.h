@@ -37,6 +37,10 @@ struct RetryAttempt {
 // (persisted or ignored) or reschedules it with backoff, marking it dead once
 // it reached options.max_attempts. Used by the retry job and by an operator's
 // "retry now". Errors: the store is unavailable (nothing changed).
+// When a failed event that has failed `attempts` times is tried next:
+// first_delay doubling up to max_delay after `now`, saturating (never wraps).
+UnixMillis NextAttemptAt(const RetryOptions& options, UnixMillis now, int attempts);
+
 Result<RetryAttempt> AttemptFailedEvent(Store& store, const RetryOptions& options,
                                         const FailedEvent& failed, UnixMillis now);
 
@@ -57,6 +61,10 @@ class RetryJob final : public MetricsSource {
   // One pass over the failed events due at `now` (all pending ones when `now`
   // is in the far future). Errors: the store is unavailable.
   Result<RetryRound> RunOnce(UnixMillis now);
+  // The failed events due at `due_until` (the far future: all pending ones),
+  // the still-failing ones rescheduled from `now` (the clock), so that an
+  // on-demand pass does not push them out of the running job's reach.
+  Result<RetryRound> RunOnce(UnixMillis due_until, UnixMillis now);
 
   // Tries every dead failed event once more (an operator's decision, after
   // fixing the cause). Still-failing ones stay dead.

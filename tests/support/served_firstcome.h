@@ -21,14 +21,15 @@ namespace firstcome::test {
 class ServedFirstcome {
  public:
   // `flags` come after --port and --data-dir; `admin_token` is what `api`
-  // sends on admin calls (not a server flag).
-  explicit ServedFirstcome(std::vector<std::string> flags, std::string admin_token = "") {
+  // sends on admin calls (not a server flag); `env` as FirstcomeProcess takes it.
+  explicit ServedFirstcome(std::vector<std::string> flags, std::string admin_token = "",
+                           std::vector<std::string> env = {}) {
     api.port = port;
     api.admin_token = std::move(admin_token);
     std::vector<std::string> args = {"serve", "--port", std::to_string(port), "--data-dir",
                                      dir.path()};
     args.insert(args.end(), flags.begin(), flags.end());
-    process = std::make_unique<FirstcomeProcess>(std::move(args));
+    process = std::make_unique<FirstcomeProcess>(std::move(args), std::move(env));
   }
   ~ServedFirstcome() {
     if (process->running()) {

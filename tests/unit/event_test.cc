@@ -63,6 +63,29 @@ TEST(Rfc3339, RejectsGarbage) {
   }
 }
 
+TEST(Rfc3339, RejectsDaysThatDoNotExist) {
+  EXPECT_FALSE(ParseRfc3339("2025-02-29T00:00:00Z").ok());
+  EXPECT_FALSE(ParseRfc3339("1900-02-29T00:00:00Z").ok());
+  EXPECT_TRUE(ParseRfc3339("2000-02-29T00:00:00Z").ok());
+  EXPECT_TRUE(ParseRfc3339("2024-02-29T00:00:00Z").ok());
+}
+
+// Found by fuzz_rfc3339: an offset carried the instant before year 0000 (or
+// after 9999), where the formatted text no longer parses.
+TEST(Rfc3339, EveryParsedTimeFormatsBackToItself) {
+  for (const char* s : {"0000-01-01T00:00:00Z", "0000-01-01T00:00:00-23:59",
+                        "9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59+23:59"}) {
+    auto t = ParseRfc3339(s);
+    ASSERT_TRUE(t.ok()) << s;
+    auto again = ParseRfc3339(FormatRfc3339(*t));
+    ASSERT_TRUE(again.ok()) << s << " -> " << FormatRfc3339(*t);
+    EXPECT_EQ(*again, *t) << s;
+  }
+  EXPECT_FALSE(ParseRfc3339("0000-01-01T00:00:00+00:01").ok());
+  EXPECT_FALSE(ParseRfc3339("9999-12-31T23:59:59-00:01").ok());
+  EXPECT_FALSE(ParseRfc3339("9999-12-31T23:59:60Z").ok());
+}
+
 TEST(Phase, FollowsTheWindow) {
   Event e{.id = "x", .total = 1, .starts_at = 1000, .ends_at = 2000};
   EXPECT_EQ(PhaseAt(e, 999), EventPhase::kScheduled);
