@@ -43,6 +43,17 @@ namespace {
 
 namespace json = boost::json;
 namespace beast = boost::beast;
+
+// How fast others and honest clients must be answered while a flood or a
+// slowloris runs: 100 ms, the contract. Under AddressSanitizer the server
+// (and this test's own threads) run several times slower; there the tests
+// check that they are still served at all, within 400 ms, and what they are
+// there for is the memory check of the server under that traffic.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr double kServedWithinMs = 400.0;
+#else
+constexpr double kServedWithinMs = 100.0;
+#endif
 namespace bhttp = boost::beast::http;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -212,7 +223,7 @@ TEST(Limits, FloodingAddressIsHeldToItsRateOthersAreServed) {
   EXPECT_EQ(total.limited_bad, 0) << "429s without Retry-After or the rate_limited body";
   EXPECT_EQ(total.other, 0) << "first: " << total.first_other;
   EXPECT_EQ(others_by_status[201], 95);
-  EXPECT_LT(Quantile(latencies_ms, 0.99), 100.0);
+  EXPECT_LT(Quantile(latencies_ms, 0.99), kServedWithinMs);
 
   // Refused requests took nothing.
   EXPECT_EQ(Field(GetEvent(s.api, "flood"), "issued"), total.issued + others_by_status[201]);
@@ -474,7 +485,7 @@ TEST(Limits, SlowlorisIsClosedAfterTheReadTimeoutHonestClientsServed) {
     auto r = Issue(s.api, "launch", "honest-" + std::to_string(i));
     latencies_ms.push_back(Millis(Clock::now() - t0));
     EXPECT_EQ(r.status, 201) << r.body;
-    EXPECT_LT(latencies_ms.back(), 100.0) << "request " << i;
+    EXPECT_LT(latencies_ms.back(), kServedWithinMs) << "request " << i;
     std::this_thread::sleep_for(100ms);
   }
   std::printf("honest: 50 requests during slowloris, p50 %.2f ms, max %.2f ms\n",
