@@ -16,68 +16,25 @@
 _kha_members="kafka-1 kafka-2 kafka-3"
 
 _kha_props() {  # DIR MEMBER
-  local dir="$1" n="${2#kafka-}" k="$1/kafka-ha/$2" voters="" m port cport
+  local dir="$1" n="${2#kafka-}" k="$1/kafka-ha/$2" voters="" m
   for m in $_kha_members; do
     voters="${voters:+$voters,}${m#kafka-}@127.0.0.1:$(service_port "$dir/kafka-ha" "$m" controller_port)"
   done
-  port="$(service_port "$dir/kafka-ha" "$2")"
-  cport="$(service_port "$dir/kafka-ha" "$2" controller_port)"
-  cat > "$k/server.properties" <<PROPS
-process.roles=broker,controller
-node.id=$n
-controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-log.dirs=$k/data
-num.partitions=6
-default.replication.factor=3
-min.insync.replicas=2
-offsets.topic.replication.factor=3
-offsets.topic.num.partitions=6
-transaction.state.log.replication.factor=3
-transaction.state.log.min.isr=2
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=true
-unclean.leader.election.enable=false
-broker.heartbeat.interval.ms=500
-broker.session.timeout.ms=2000
-controller.quorum.election.timeout.ms=1000
-controller.quorum.fetch.timeout.ms=2000
-replica.lag.time.max.ms=5000
-num.network.threads=2
-num.io.threads=2
-num.replica.fetchers=1
-num.recovery.threads.per.data.dir=1
-log.cleaner.threads=1
-PROPS
+  _kafka_write_props "$k/server.properties" "$n" "$voters" "$(service_port "$dir/kafka-ha" "$2")" \
+    "$(service_port "$dir/kafka-ha" "$2" controller_port)" "$k/data" 3 2 \
+    unclean.leader.election.enable=false broker.heartbeat.interval.ms=500 \
+    broker.session.timeout.ms=2000 controller.quorum.election.timeout.ms=1000 \
+    controller.quorum.fetch.timeout.ms=2000 replica.lag.time.max.ms=5000 \
+    num.io.threads=2 num.replica.fetchers=1
 }
-
-_kha_java_opts=(-Xms64m -Xmx256m -XX:+UseSerialGC -XX:CICompilerCount=2 -XX:TieredStopAtLevel=1
-  -Djava.awt.headless=true)
 
 _kha_member_start() {  # DIR MEMBER LIBS
   local dir="$1" k="$1/kafka-ha/$2" libs="$3"
   if pid_running "$k/pid"; then return 0; fi
   mkdir -p "$k/data"
   _kha_props "$dir" "$2"
-  if [ ! -f "$k/data/meta.properties" ]; then
-    java "${_kha_java_opts[@]}" "-Dlog4j.configuration=file:$_kafka_here/kafka/log4j.properties" \
-      -cp "$libs/*" kafka.tools.StorageTool format -t "$(cat "$dir/kafka-ha/cluster_id")" \
-      -c "$k/server.properties" --ignore-formatted >> "$k/server.log" 2>&1 \
-      || { echo "kafka-ha: storage format of $2 failed; see $k/server.log" >&2; return 1; }
-  fi
-  stat -c %s "$k/server.log" 2>/dev/null > "$k/log_offset" || echo 0 > "$k/log_offset"
-  setsid java "${_kha_java_opts[@]}" "-Dlog4j.configuration=file:$_kafka_here/kafka/log4j.properties" \
-    -cp "$libs/*" kafka.Kafka "$k/server.properties" >> "$k/server.log" 2>&1 < /dev/null &
-  echo $! > "$k/pid"
-}
-
-_kha_member_ready() {  # DIR MEMBER
-  local k="$1/kafka-ha/$2"
-  _kafka_ready "$k/server.log" "$(( $(cat "$k/log_offset") + 1 ))" "$(cat "$k/port")"
+  _kafka_launch "$k" "$libs" "$(cat "$dir/kafka-ha/cluster_id")" -Xms64m -Xmx256m \
+    -XX:+UseSerialGC -XX:CICompilerCount=2 -XX:TieredStopAtLevel=1 -Djava.awt.headless=true
 }
 
 svc_kafka_ha_start() {  # DIR [MEMBER]
@@ -91,7 +48,7 @@ svc_kafka_ha_start() {  # DIR [MEMBER]
   for m in $members; do _kha_member_start "$dir" "$m" "$libs" & pids+=($!); done
   for p in "${pids[@]}"; do wait "$p" || return 1; done
   for m in $members; do
-    wait_until 90 _kha_member_ready "$dir" "$m" \
+    wait_until 90 _kafka_node_ready "$dir/kafka-ha/$m" \
       || { echo "kafka-ha: $m not ready after 90 s; see $dir/kafka-ha/$m/server.log" >&2; return 1; }
   done
 }

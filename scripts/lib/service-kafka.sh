@@ -33,6 +33,67 @@ _kafka_ready() {  # LOG OFFSET PORT
   tail -c +"$2" "$1" 2>/dev/null | grep -q "Kafka Server started" && _kafka_tcp_open "$3"
 }
 
+# _kafka_write_props FILE NODE_ID VOTERS PORT CONTROLLER_PORT DATA REPLICAS MIN_ISR [LINE...]:
+# the server.properties of one KRaft node (broker and controller in one JVM)
+# on 127.0.0.1, topics replicated REPLICAS times with MIN_ISR in sync; each
+# LINE is appended as it is (settings of one kind of cluster). The single node
+# and the HA cluster (service-kafka-ha.sh) share it.
+_kafka_write_props() {
+  local file="$1" id="$2" voters="$3" port="$4" cport="$5" data="$6" rf="$7" isr="$8"
+  shift 8
+  {
+    cat <<PROPS
+process.roles=broker,controller
+node.id=$id
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$data
+num.partitions=6
+default.replication.factor=$rf
+min.insync.replicas=$isr
+offsets.topic.replication.factor=$rf
+offsets.topic.num.partitions=6
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+# Small box: few threads, and no periodic fsync beyond Kafka's defaults.
+num.network.threads=2
+num.recovery.threads.per.data.dir=1
+log.cleaner.threads=1
+PROPS
+    printf '%s\n' "$@"
+  } > "$file"
+}
+
+# _kafka_launch NODE_DIR LIBS CLUSTER_ID JAVA_OPT...: formats NODE_DIR/data
+# once (with CLUSTER_ID) and starts the node of NODE_DIR/server.properties
+# in the background (pid in NODE_DIR/pid, output in NODE_DIR/server.log; the
+# log's size before the start in NODE_DIR/log_offset, for _kafka_node_ready).
+_kafka_launch() {
+  local k="$1" libs="$2" cluster="$3"
+  shift 3
+  local opts=("$@" "-Dlog4j.configuration=file:$_kafka_here/kafka/log4j.properties")
+  if [ ! -f "$k/data/meta.properties" ]; then
+    java "${opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format -t "$cluster" \
+      -c "$k/server.properties" --ignore-formatted >> "$k/server.log" 2>&1 \
+      || { echo "kafka: storage format of $k failed; see $k/server.log" >&2; return 1; }
+  fi
+  stat -c %s "$k/server.log" 2>/dev/null > "$k/log_offset" || echo 0 > "$k/log_offset"
+  # setsid: the broker outlives the shell that started it and ignores its signals.
+  setsid java "${opts[@]}" -cp "$libs/*" kafka.Kafka "$k/server.properties" \
+    >> "$k/server.log" 2>&1 < /dev/null &
+  echo $! > "$k/pid"
+}
+
+_kafka_node_ready() {  # NODE_DIR: started (since its last launch) and accepting
+  _kafka_ready "$1/server.log" "$(( $(cat "$1/log_offset") + 1 ))" "$(cat "$1/port")"
+}
+
 svc_kafka_start() {  # DIR
   local dir="$1" k="$1/kafka" port cport libs
   port="$(service_port "$dir" kafka)"
@@ -40,46 +101,12 @@ svc_kafka_start() {  # DIR
   if svc_kafka_running "$dir"; then return 0; fi
   libs="$(_kafka_libs)" || return 1
   mkdir -p "$k/data"
-  cat > "$k/server.properties" <<PROPS
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-log.dirs=$k/data
-num.partitions=6
-default.replication.factor=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=6
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-min.insync.replicas=1
-group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=true
-# Small box: few threads, and no periodic fsync beyond Kafka's defaults.
-num.network.threads=2
-num.io.threads=4
-num.recovery.threads.per.data.dir=1
-log.cleaner.threads=1
-PROPS
-  local java_opts=(-Xms128m -Xmx512m -XX:+UseSerialGC -XX:CICompilerCount=2
-    -Djava.awt.headless=true
-    "-Dlog4j.configuration=file:$_kafka_here/kafka/log4j.properties")
-  if [ ! -f "$k/data/meta.properties" ]; then
-    [ -s "$k/cluster_id" ] || _kafka_cluster_id > "$k/cluster_id"
-    java "${java_opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format \
-      -t "$(cat "$k/cluster_id")" -c "$k/server.properties" --ignore-formatted \
-      >> "$k/server.log" 2>&1 || { echo "kafka: storage format failed; see $k/server.log" >&2; return 1; }
-  fi
-  local offset=$(( $(stat -c %s "$k/server.log" 2>/dev/null || echo 0) + 1 ))
-  # setsid: the broker outlives the shell that started it and ignores its signals.
-  setsid java "${java_opts[@]}" -cp "$libs/*" kafka.Kafka "$k/server.properties" \
-    >> "$k/server.log" 2>&1 < /dev/null &
-  echo $! > "$k/pid"
-  if ! wait_until 90 _kafka_ready "$k/server.log" "$offset" "$port"; then
+  _kafka_write_props "$k/server.properties" 1 "1@127.0.0.1:$cport" "$port" "$cport" "$k/data" 1 1 \
+    num.io.threads=4
+  [ -s "$k/cluster_id" ] || _kafka_cluster_id > "$k/cluster_id"
+  _kafka_launch "$k" "$libs" "$(cat "$k/cluster_id")" -Xms128m -Xmx512m -XX:+UseSerialGC \
+    -XX:CICompilerCount=2 -Djava.awt.headless=true || return 1
+  if ! wait_until 90 _kafka_node_ready "$k"; then
     echo "kafka: not ready after 90 s; see $k/server.log" >&2
     return 1
   fi
