@@ -87,7 +87,8 @@ Result<Backends> OpenBackends(const Config& config, BackendNeeds needs) {
       if (!gate.ok()) return gate.status();
       b.gate = std::move(gate).value();
     } else {
-      b.gate = NewMemoryGate();
+      // No settler runs against the in-process gate (main.cc): nothing to track.
+      b.gate = NewMemoryGate({.track_pending = false});
       if (!b.gate) return Status::Internal("memory gate not available");
       if (!b.log) return Status::Internal("the memory gate needs the log to rebuild from");
       if (Status s = RebuildGate(*b.gate, *b.log, *b.store, *b.catalog, {}); !s.ok()) return s;

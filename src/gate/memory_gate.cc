@@ -118,6 +118,8 @@ Status GoneStatus(const Event& event) {
 
 class MemoryGate final : public Gate {
  public:
+  explicit MemoryGate(MemoryGateOptions options) : options_(options) {}
+
   void Admit(const Event& event, std::string_view user_id, AdmitCallback done) override {
     done(*AdmitNow(event, user_id));
   }
@@ -141,7 +143,7 @@ class MemoryGate final : public Gate {
   }
 
   void Acknowledge(const Issuance& record, DoneCallback done) override {
-    {
+    if (options_.track_pending) {
       std::shared_lock map_lock(mu_);
       if (EventState* state = FindLocked(record.event_id, record.incarnation)) {
         std::lock_guard seq_lock(state->seq_mu);
@@ -158,6 +160,7 @@ class MemoryGate final : public Gate {
   Result<std::vector<Issuance>> ClaimUnlogged(const Event& event, std::chrono::milliseconds age,
                                               std::size_t max) override {
     std::vector<Issuance> claimed;
+    if (!options_.track_pending) return claimed;
     std::shared_lock map_lock(mu_);
     EventState* state = FindLocked(event.id, event.incarnation);
     if (state == nullptr) return claimed;
@@ -440,7 +443,7 @@ class MemoryGate final : public Gate {
       } else if (state.next_seq < state.total.load()) {
         seq = ++state.next_seq;
       }
-      if (seq != 0) {
+      if (seq != 0 && options_.track_pending) {
         state.pending[seq] = EventState::Pending{std::string(user_id), user_seq, now, false};
       }
     }
@@ -484,7 +487,7 @@ class MemoryGate final : public Gate {
     Shard& shard = state->shards[hash >> (64 - kShardBits)];
     std::lock_guard lock(shard.mu);
     UserTable::Slot* slot = shard.Find(user_id, UserTable::TagOf(hash));
-    if (only_unclaimed) {
+    if (only_unclaimed && options_.track_pending) {
       std::lock_guard seq_lock(state->seq_mu);
       auto p = state->pending.find(seq);
       if (p == state->pending.end() || p->second.user_id != user_id || p->second.claimed) {
@@ -501,6 +504,7 @@ class MemoryGate final : public Gate {
     return Status::Ok();
   }
 
+  const MemoryGateOptions options_;
   // Guards the map (exclusive to add or erase an event, shared to use one);
   // each event state guards itself.
   std::shared_mutex mu_;
@@ -512,6 +516,8 @@ class MemoryGate final : public Gate {
 
 }  // namespace
 
-std::unique_ptr<Gate> NewMemoryGate() { return std::make_unique<MemoryGate>(); }
+std::unique_ptr<Gate> NewMemoryGate(MemoryGateOptions options) {
+  return std::make_unique<MemoryGate>(options);
+}
 
 }  // namespace firstcome

@@ -15,6 +15,17 @@
 
 namespace firstcome {
 
-std::unique_ptr<Gate> NewMemoryGate();
+struct MemoryGateOptions {
+  // Record every admission as pending until Acknowledge (gate.h), so that
+  // ClaimUnlogged can hand it to a settler and Withdraw can refuse a claimed
+  // one. The embedded server turns it off: its gate lives and dies with the
+  // one process that admits, so no settler ever runs against it, and the
+  // bookkeeping (a map insert and a string copy per admission, a lookup per
+  // acknowledgement) would sit on the request path for nothing. Off,
+  // ClaimUnlogged finds nothing and Withdraw is Release.
+  bool track_pending = true;
+};
+
+std::unique_ptr<Gate> NewMemoryGate(MemoryGateOptions options = {});
 
 }  // namespace firstcome

@@ -58,6 +58,30 @@ TEST(MemoryGateTest, AdmitsUpToTotalThenSoldOutAndHoldersHearAlreadyIssued) {
   EXPECT_TRUE(gate->Health().ok());
 }
 
+TEST(MemoryGateTest, WithoutPendingTrackingNothingIsClaimedAndWithdrawReleases) {
+  auto tracking = NewMemoryGate();
+  auto plain = NewMemoryGate({.track_pending = false});
+  Event ev = MakeEvent("e1", 2);
+  for (Gate* gate : {tracking.get(), plain.get()}) {
+    Admission a = AdmitNow(*gate, ev, "u1");
+    ASSERT_EQ(a.verdict, AdmitVerdict::kAdmitted);
+    auto claimed = gate->ClaimUnlogged(ev, std::chrono::milliseconds(0), 10);
+    ASSERT_TRUE(claimed.ok());
+    Status withdrawn = Status::Internal("not called");
+    gate->Withdraw(ev, "u1", a.seq, [&](Status s) { withdrawn = std::move(s); });
+    if (gate == tracking.get()) {
+      // The settler's claim keeps the seq the user's (gate.h).
+      EXPECT_EQ(claimed->size(), 1u);
+      EXPECT_EQ(withdrawn.code(), Status::Code::kExists);
+      EXPECT_EQ(*gate->AdmittedCount(ev), 1);
+    } else {
+      EXPECT_TRUE(claimed->empty());
+      EXPECT_TRUE(withdrawn.ok()) << withdrawn.ToString();
+      EXPECT_EQ(*gate->AdmittedCount(ev), 0);
+    }
+  }
+}
+
 TEST(MemoryGateTest, PerUserLimitAndUserSeq) {
   auto gate = NewMemoryGate();
   Event ev = MakeEvent("e2", 10, 3);
