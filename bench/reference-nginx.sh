@@ -8,6 +8,8 @@
 #   bench/reference-nginx.sh start DIR   starts it; prints the URL (http://127.0.0.1:PORT)
 #   bench/reference-nginx.sh stop DIR    stops it (SIGQUIT, then SIGKILL after 5 s)
 #
+#   NGINX_WORKERS=N                      N worker processes (default 1; bench/scaling)
+#
 # Never touches the system nginx (its config, pid file or port 80).
 set -euo pipefail
 
@@ -29,7 +31,7 @@ case "$cmd" in
     port="$(free_port)"
     cat >"$dir/nginx.conf" <<CONF
 # Reference server for bench/run: the cheapest HTTP answer this machine gives.
-worker_processes 1;
+worker_processes ${NGINX_WORKERS:-1};
 daemon off;
 pid $dir/nginx.pid;
 error_log $dir/logs/error.log warn;
