@@ -23,6 +23,7 @@
 #include "pipeline/log_replay.h"
 #include "store/sqlite_store.h"
 #include "support/fixtures.h"
+#include "unit/embedded_fixture.h"
 
 namespace firstcome {
 
@@ -50,28 +51,14 @@ using test::AdmitAndWait;
 using test::ReleaseAndWait;
 using test::TempDir;
 
-class EventLifecycleTest : public ::testing::Test {
+class EventLifecycleTest : public test::EmbeddedTest<> {
  protected:
   void SetUp() override {
-    auto store =
-        OpenSqliteStore({.path = dir_.path() + "/store.db", .busy_timeout = milliseconds(300)});
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-    ASSERT_TRUE(store_->Migrate().ok());
-    auto log = OpenSqliteLog({.path = dir_.path() + "/log.db"});
-    ASSERT_TRUE(log.ok()) << log.status().ToString();
-    log_ = std::move(log).value();
-    gate_ = NewMemoryGate();
-    catalog_ = std::make_unique<EventCatalog>(*store_);
-    issuer_ = std::make_unique<Issuer>(IssuerParts{.catalog = catalog_.get(),
-                                                   .store = store_.get(),
-                                                   .gate = gate_.get(),
-                                                   .log = log_.get()},
-                                       ResenderOptions{}, IssuerLimits{},
-                                       LifecycleOptions{.retry = {.max_attempts = 3}});
+    ASSERT_NO_FATAL_FAILURE(OpenParts({.busy_timeout = milliseconds(300)}, ResenderOptions{},
+                                      IssuerLimits{},
+                                      LifecycleOptions{.retry = {.max_attempts = 3}}));
     consumer_ = std::make_unique<Consumer>(*log_, *store_, ConsumerOptions{});
   }
-  void TearDown() override { issuer_->Stop(milliseconds(0)); }
 
   Event Create(const std::string& id, std::int64_t total) {
     auto view = issuer_->CreateEvent(Event{.id = id, .total = total});
@@ -118,12 +105,6 @@ class EventLifecycleTest : public ::testing::Test {
     return seqs;
   }
 
-  TempDir dir_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<Log> log_;
-  std::unique_ptr<Gate> gate_;
-  std::unique_ptr<EventCatalog> catalog_;
-  std::unique_ptr<Issuer> issuer_;
   std::unique_ptr<Consumer> consumer_;
 };
 

@@ -17,6 +17,7 @@
 #include "pipeline/issuer.h"
 #include "store/sqlite_store.h"
 #include "support/fixtures.h"
+#include "unit/embedded_fixture.h"
 
 namespace firstcome {
 namespace {
@@ -24,22 +25,9 @@ namespace {
 using test::MakeEvent;
 using test::TempDir;
 
-class EventMetricsTest : public ::testing::Test {
+class EventMetricsTest : public test::EmbeddedTest<> {
  protected:
-  void SetUp() override {
-    auto store = OpenSqliteStore({.path = dir_.path() + "/store.db"});
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-    ASSERT_TRUE(store_->Migrate().ok());
-    auto log = OpenSqliteLog({.path = dir_.path() + "/log.db"});
-    ASSERT_TRUE(log.ok()) << log.status().ToString();
-    log_ = std::move(log).value();
-    gate_ = NewMemoryGate();
-    catalog_ = std::make_unique<EventCatalog>(*store_);
-    issuer_ = std::make_unique<Issuer>(IssuerParts{
-        .catalog = catalog_.get(), .store = store_.get(), .gate = gate_.get(), .log = log_.get()});
-  }
-  void TearDown() override { issuer_->Stop(std::chrono::milliseconds(0)); }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(OpenParts({})); }
 
   void Create(const std::string& id, std::int64_t total, UnixMillis created_at) {
     Event e = MakeEvent(id, total);
@@ -63,13 +51,6 @@ class EventMetricsTest : public ::testing::Test {
     issuer_->WriteMetrics(writer);
     return text;
   }
-
-  TempDir dir_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<Log> log_;
-  std::unique_ptr<Gate> gate_;
-  std::unique_ptr<EventCatalog> catalog_;
-  std::unique_ptr<Issuer> issuer_;
 };
 
 bool Has(const std::string& text, const std::string& line) {

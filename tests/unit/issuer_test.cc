@@ -22,6 +22,7 @@
 #include "store/sqlite_store.h"
 #include "support/fault_injection_log.h"
 #include "support/fixtures.h"
+#include "unit/embedded_fixture.h"
 
 namespace firstcome {
 namespace {
@@ -33,27 +34,11 @@ using test::MakeEvent;
 using test::TempDir;
 using test::WaitFor;
 
-class IssuerTest : public ::testing::Test {
+class IssuerTest : public test::EmbeddedTest<FaultInjectionLog> {
  protected:
   void SetUp() override {
-    auto store = OpenSqliteStore({.path = dir_.path() + "/store.db"});
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-    ASSERT_TRUE(store_->Migrate().ok());
-    auto base = OpenSqliteLog({.path = dir_.path() + "/log.db"});
-    ASSERT_TRUE(base.ok()) << base.status().ToString();
-    log_ = std::make_unique<FaultInjectionLog>(std::move(base).value());
-    gate_ = NewMemoryGate();
-    catalog_ = std::make_unique<EventCatalog>(*store_);
-    issuer_ = std::make_unique<Issuer>(
-        IssuerParts{.catalog = catalog_.get(),
-                    .store = store_.get(),
-                    .gate = gate_.get(),
-                    .log = log_.get()},
-        ResenderOptions{.first_backoff = milliseconds(10), .max_backoff = milliseconds(40)});
-  }
-  void TearDown() override {
-    if (issuer_) issuer_->Stop(milliseconds(0));
+    ASSERT_NO_FATAL_FAILURE(OpenParts(
+        {}, ResenderOptions{.first_backoff = milliseconds(10), .max_backoff = milliseconds(40)}));
   }
 
   IssueAnswer Issue(const std::string& event, const std::string& user) {
@@ -99,13 +84,6 @@ class IssuerTest : public ::testing::Test {
     EXPECT_TRUE(drained.ok()) << drained.ToString();
     return {consumer.stats().rows_inserted.load(), consumer.stats().duplicates.load()};
   }
-
-  TempDir dir_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<FaultInjectionLog> log_;
-  std::unique_ptr<Gate> gate_;
-  std::unique_ptr<EventCatalog> catalog_;
-  std::unique_ptr<Issuer> issuer_;
 };
 
 TEST_F(IssuerTest, AppendNotPersistedReleasesTheSlotForTheNextUser) {

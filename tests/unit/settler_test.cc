@@ -23,6 +23,7 @@
 #include "pipeline/log_replay.h"
 #include "store/sqlite_store.h"
 #include "support/fixtures.h"
+#include "unit/embedded_fixture.h"
 
 namespace firstcome {
 namespace {
@@ -92,25 +93,14 @@ class SlowLog final : public Log {
   std::optional<std::pair<Issuance, AppendCallback>> held_;  // guarded by mu_
 };
 
-class SettlerTest : public ::testing::Test {
+class SettlerTest : public test::EmbeddedTest<SlowLog> {
  protected:
   void SetUp() override {
-    auto store = OpenSqliteStore({.path = dir_.path() + "/store.db"});
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-    ASSERT_TRUE(store_->Migrate().ok());
-    auto base = OpenSqliteLog({.path = dir_.path() + "/log.db"});
-    ASSERT_TRUE(base.ok()) << base.status().ToString();
-    log_ = std::make_unique<SlowLog>(std::move(base).value());
-    gate_ = NewMemoryGate();
-    catalog_ = std::make_unique<EventCatalog>(*store_);
-    issuer_ = std::make_unique<Issuer>(IssuerParts{
-        .catalog = catalog_.get(), .store = store_.get(), .gate = gate_.get(), .log = log_.get()});
+    ASSERT_NO_FATAL_FAILURE(OpenParts({}));
     auto created = catalog_->Create(MakeEvent("drop", 100));
     ASSERT_TRUE(created.ok()) << created.status().ToString();
     event_ = **created;
   }
-  void TearDown() override { issuer_->Stop(milliseconds(0)); }
 
   Admission Admit(const std::string& user) {
     auto a = AdmitAndWait(*gate_, event_, user);
@@ -132,12 +122,6 @@ class SettlerTest : public ::testing::Test {
     return out;
   }
 
-  TempDir dir_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<SlowLog> log_;
-  std::unique_ptr<Gate> gate_;
-  std::unique_ptr<EventCatalog> catalog_;
-  std::unique_ptr<Issuer> issuer_;
   Event event_;
 };
 
