@@ -50,7 +50,8 @@ svc_mariadb_start() {  # DIR
     --port="$port" --bind-address=127.0.0.1 --skip-networking=0 --skip-name-resolve \
     --socket="$m/mariadb.sock" --pid-file="$m/mariadb.pid" --log-error="$m/mariadb.err" \
     --skip-log-bin --performance-schema=OFF --max-connections=200 \
-    --innodb-buffer-pool-size=64M --innodb-log-file-size=16M --innodb-use-native-aio=0 \
+    --innodb-buffer-pool-size="${FIRSTCOME_MARIADB_BUFFER_POOL:-64M}" \
+    --innodb-log-file-size="${FIRSTCOME_MARIADB_LOG_FILE_SIZE:-16M}" --innodb-use-native-aio=0 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_bin \
     > "$m/mariadbd.out" 2>&1 < /dev/null &
   if ! wait_until 60 _mariadb_ping "$dir"; then
