@@ -9,7 +9,10 @@
 # The server keeps InnoDB's default durability (innodb_flush_log_at_trx_commit
 # = 1: a commit is fsynced before it is answered) because it is the system of
 # record; it is only made small (64M buffer pool, 16M redo log) to fit beside
-# other test services. No binary log: nothing replicates from it.
+# other test services: FIRSTCOME_MARIADB_BUFFER_POOL and
+# FIRSTCOME_MARIADB_LOG_FILE_SIZE (mariadbd sizes, e.g. 256M) change that, as
+# bench/run does (a 16M redo log forces page flushes every few tens of
+# thousands of inserted rows). No binary log: nothing replicates from it.
 #
 # Database `firstcome` and user firstcome/firstcome@127.0.0.1 are (re)created
 # idempotently on every start, through the socket as the OS user (unix_socket
