@@ -225,10 +225,10 @@ Result<std::unique_ptr<MysqlConnection>> MysqlConnection::Open(const Endpoint& e
   }
   std::unique_ptr<MysqlConnection> conn(new MysqlConnection(m));
   unsigned long extended = 0;  // the MariaDB capabilities above bit 32
-  conn->bulk_ = !(m->server_capabilities & CLIENT_MYSQL) &&
-                mariadb_get_infov(m, MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES, &extended) ==
-                    0 &&
-                (extended & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32)) != 0;
+  conn->bulk_ =
+      !(m->server_capabilities & CLIENT_MYSQL) &&
+      mariadb_get_infov(m, MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES, &extended) == 0 &&
+      (extended & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32)) != 0;
   // READ COMMITTED: no gap locks between consumers inserting neighbouring
   // seqs, and reads after an INSERT see rows other transactions committed.
   // Strict mode: a value that does not fit is an error, never truncated.
