@@ -4,7 +4,9 @@
     bench/drain.py BASE_URL EVENT_ID [LABEL]
 
 BASE_URL is a process that serves both the API and the consumer's /metrics
-(role all). The rate is measured on the consumer's own counter
+(role all), started with --metrics-max-events 0 (bench/run does): otherwise
+each 20 ms scrape also counts the event's rows in the store, and the drain
+measures the benchmark's own queries as much as the consumer. The rate is measured on the consumer's own counter
 (firstcome_consumer_rows_total + duplicates + failed, sampled every 20 ms):
 from the first sample to the last sample at which it moved, once the event's
 `persisted` has reached `issued` and the counter stands still. So neither the

@@ -269,16 +269,31 @@ def main():
             return "—"
         return " / ".join(fmt(c.get(k, 0.0), 2) for k in ("poll", "insert", "commit"))
 
+    def cpu_per_row(r):
+        c = r.get("cpu_seconds") or {}
+        if not c or not r.get("rows"):
+            return "—"
+        return " / ".join(fmt(1e6 * c[k] / r["rows"], 1) if k in c else "—"
+                          for k in ("firstcome", "mariadbd", "kafka"))
+
     L.append("## Consumer drain (log → store)")
     L.append("")
     L.append("A backlog is made with the consumer throttled to 1 row/s, the server is "
              "restarted on the same data with `--consumer-max-rows-per-second 0` (the default "
              "throttle is 50,000 rows/s), and `bench/drain.py` times the consumer's own "
              "counter (`firstcome_consumer_rows_total`, sampled every 20 ms) until the "
-             "backlog is gone; `persisted == issued` is checked at the end.")
+             "backlog is gone; `persisted == issued` is checked at the end. The timed server "
+             "runs with `--metrics-max-events 0`: every scrape would otherwise count the "
+             "event's rows in the store, and at one scrape per 20 ms that took 45% of "
+             "MariaDB's CPU. The private MariaDB has a 256 MB buffer pool and a 256 MB redo "
+             "log (`innodb_flush_log_at_trx_commit` stays 1: every store commit is fsynced). "
+             "CPU per row is user+sys of each whole process over the drain (kafka: the "
+             "broker), divided by the rows. `BENCH_ONLY=dist-drain bench/run` runs this "
+             "drain alone (`BENCH_DRAIN_PERF=1` adds a perf profile).")
     L.append("")
-    L.append("| store | rows | seconds | rows/s | caught up | consumer thread: poll / insert / commit s |")
-    L.append("|---|---:|---:|---:|---|---|")
+    L.append("| store | rows | seconds | rows/s | caught up | consumer thread: poll / insert / commit s "
+             "| CPU µs/row: firstcome / mariadbd / kafka |")
+    L.append("|---|---:|---:|---:|---|---|---|")
     drains = {}
     for name, label in (("emb-drain", "SQLite log → SQLite store"),
                         ("dist-drain", "Kafka → MariaDB")):
@@ -287,9 +302,9 @@ def main():
         if r:
             L.append(f"| {label} | {r['rows']:,} | {fmt(r['seconds'], 2)} | "
                      f"{fmt(r['rows_per_second'])} | {'yes' if r['caught_up'] else 'no'} | "
-                     f"{phase_times(r)} |")
+                     f"{phase_times(r)} | {cpu_per_row(r)} |")
         else:
-            L.append(f"| {label} | not run | | | | |")
+            L.append(f"| {label} | not run | | | | | |")
     L.append("")
 
     # micro

@@ -9,7 +9,10 @@
 # The server keeps InnoDB's default durability (innodb_flush_log_at_trx_commit
 # = 1: a commit is fsynced before it is answered) because it is the system of
 # record; it is only made small (64M buffer pool, 16M redo log) to fit beside
-# other test services. No binary log: nothing replicates from it.
+# other test services: FIRSTCOME_MARIADB_BUFFER_POOL and
+# FIRSTCOME_MARIADB_LOG_FILE_SIZE (mariadbd sizes, e.g. 256M) change that, as
+# bench/run does (a 16M redo log forces page flushes every few tens of
+# thousands of inserted rows). No binary log: nothing replicates from it.
 #
 # Database `firstcome` and user firstcome/firstcome@127.0.0.1 are (re)created
 # idempotently on every start, through the socket as the OS user (unix_socket
@@ -50,7 +53,8 @@ svc_mariadb_start() {  # DIR
     --port="$port" --bind-address=127.0.0.1 --skip-networking=0 --skip-name-resolve \
     --socket="$m/mariadb.sock" --pid-file="$m/mariadb.pid" --log-error="$m/mariadb.err" \
     --skip-log-bin --performance-schema=OFF --max-connections=200 \
-    --innodb-buffer-pool-size=64M --innodb-log-file-size=16M --innodb-use-native-aio=0 \
+    --innodb-buffer-pool-size="${FIRSTCOME_MARIADB_BUFFER_POOL:-64M}" \
+    --innodb-log-file-size="${FIRSTCOME_MARIADB_LOG_FILE_SIZE:-16M}" --innodb-use-native-aio=0 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_bin \
     > "$m/mariadbd.out" 2>&1 < /dev/null &
   if ! wait_until 60 _mariadb_ping "$dir"; then

@@ -68,6 +68,8 @@ const std::vector<Setting>& Settings() {
        "how often each process checks the store for changed events (close, total, delete)"},
       {"settle_after_ms", &Config::settle_after_ms,
        "log an admission no process confirmed after this long (a killed API process; 0: off)"},
+      {"metrics_max_events", &Config::metrics_max_events,
+       "events whose figures /metrics exports, newest first (each: a store query per scrape)"},
       {"log_level", &Config::log_level, "trace | debug | info | warn | error"},
       {"log_format", &Config::log_format, "text | json (one JSON object per line)"},
       {"user_auth", &Config::user_auth, "who the issuing user is: body | jwt | header"},
@@ -174,6 +176,9 @@ Status Validate(const Config& c) {
   }
   if (c.catalog_refresh_ms < 10 || c.catalog_refresh_ms > 10000) {
     return Status::Invalid("catalog_refresh_ms must be 10..10000");
+  }
+  if (c.metrics_max_events < 0 || c.metrics_max_events > 10000) {
+    return Status::Invalid("metrics_max_events must be 0..10000");
   }
   if (c.settle_after_ms != 0 && (c.settle_after_ms < 100 || c.settle_after_ms > 3600000)) {
     return Status::Invalid("settle_after_ms must be 0 (off) or 100..3600000");

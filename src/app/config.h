@@ -65,6 +65,10 @@ struct Config {
   // every process that shares a gate (docs/design.md, "API crash
   // self-healing"). 0: off (then only audit --repair settles them).
   std::int64_t settle_after_ms = 10000;
+  // Events whose figures GET /metrics exports (the most recently created);
+  // each costs a gate and a store query (counting its rows) per scrape. 0:
+  // none (bench/run's drain, which scrapes every 20 ms, uses it).
+  std::int64_t metrics_max_events = 100;
 
   std::string log_level = "info";   // trace | debug | info | warn | error
   std::string log_format = "text";  // text | json (one JSON object per line)

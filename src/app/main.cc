@@ -159,7 +159,8 @@ int Serve(const Config& config) {
                            std::max<std::int64_t>(10000, 2 * config.timeout_ms))});
     settler->Start();
   }
-  EventMetrics event_metrics(*b.catalog, issuer);
+  EventMetrics event_metrics(*b.catalog, issuer,
+                             static_cast<std::size_t>(config.metrics_max_events));
   MetricsSources metrics;
   metrics.Add(&issuer);
   metrics.Add(&event_metrics);

@@ -32,6 +32,9 @@ class KafkaReader : public LogReader {
       : rk_(rk), topic_(std::move(topic)), timeout_(timeout) {}
 
   ~KafkaReader() override {
+    // The last commit lands before the group is left: a new member of the
+    // group starts after it.
+    if (Status s = AwaitCommit(); !s.ok()) spdlog::warn("{}", s.ToString());
     // Leave the group now (so another member gets the partitions at once),
     // bounded: close asynchronously and serve its queue until a deadline.
     QueuePtr queue(rd_kafka_queue_new(rk_));
@@ -87,40 +90,63 @@ class KafkaReader : public LogReader {
     return out;
   }
 
+  // Sends the offsets and returns; the broker's answer is awaited by the
+  // next Commit (or the destructor), so the round trip overlaps the next
+  // batch's poll and store insert instead of adding to them. Returns the
+  // failure of the previous commit, if it failed. A crash before the answer
+  // redelivers the batch, as a crash before Commit always did (duplicates).
   Status Commit() override {
+    Status previous = AwaitCommit();
     DropUnassigned();
-    if (next_.empty()) return Status::Ok();
+    if (next_.empty()) return previous;
     ListPtr offsets(rd_kafka_topic_partition_list_new(static_cast<int>(next_.size())));
     for (const auto& [partition, offset] : next_) {
       rd_kafka_topic_partition_list_add(offsets.get(), topic_.c_str(), partition)->offset = offset;
     }
     // rd_kafka_commit(sync) has no timeout of its own: commit through a queue
-    // and wait on it with ours.
+    // and wait on it (in AwaitCommit) with ours.
     QueuePtr queue(rd_kafka_queue_new(rk_));
     rd_kafka_resp_err_t err =
         rd_kafka_commit_queue(rk_, offsets.get(), queue.get(), nullptr, nullptr);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return Status::Unavailable(std::string("kafka commit: ") + rd_kafka_err2str(err));
     }
-    EventPtr ev(rd_kafka_queue_poll(queue.get(), TimeoutMillis(timeout_)));
-    if (!ev) return Status::Unavailable("kafka commit: timed out");
+    commit_queue_ = std::move(queue);
+    commit_sent_ = Clock::now();
+    // Counted as committed now (Lag); forgotten again if the commit fails.
+    in_flight_ = next_;
+    for (const auto& [partition, offset] : next_) committed_[partition] = offset;
+    next_.clear();
+    first_uncommitted_.clear();
+    return previous;
+  }
+
+  // Waits (at most the timeout, from when it was sent) for the commit in
+  // flight, if any; its error, if it failed.
+  Status AwaitCommit() {
+    if (!commit_queue_) return Status::Ok();
+    QueuePtr queue = std::move(commit_queue_);
+    std::map<std::int32_t, std::int64_t> offsets = std::move(in_flight_);
+    in_flight_.clear();
+    auto failed = [&](std::string what) {
+      // The group may still be at an older offset: Lag asks the broker again.
+      for (const auto& [partition, offset] : offsets) committed_.erase(partition);
+      return Status::Unavailable("kafka commit: " + what);
+    };
+    EventPtr ev(rd_kafka_queue_poll(queue.get(), MillisUntil(commit_sent_ + timeout_)));
+    if (!ev) return failed("timed out");
     if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return Status::Unavailable(std::string("kafka commit: ") +
-                                 rd_kafka_event_error_string(ev.get()));
+      return failed(rd_kafka_event_error_string(ev.get()));
     }
     if (const rd_kafka_topic_partition_list_t* result =
             rd_kafka_event_topic_partition_list(ev.get())) {
       for (int k = 0; k < result->cnt; ++k) {
         if (result->elems[k].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          return Status::Unavailable(std::string("kafka commit: partition ") +
-                                     std::to_string(result->elems[k].partition) + ": " +
-                                     rd_kafka_err2str(result->elems[k].err));
+          return failed("partition " + std::to_string(result->elems[k].partition) + ": " +
+                        rd_kafka_err2str(result->elems[k].err));
         }
       }
     }
-    for (const auto& [partition, offset] : next_) committed_[partition] = offset;
-    next_.clear();
-    first_uncommitted_.clear();
     return Status::Ok();
   }
 
@@ -205,6 +231,9 @@ class KafkaReader : public LogReader {
   std::map<std::int32_t, std::int64_t> next_;               // after the last record returned
   std::map<std::int32_t, std::int64_t> first_uncommitted_;  // first returned since Commit
   std::map<std::int32_t, std::int64_t> committed_;          // as known to this reader
+  QueuePtr commit_queue_;  // the answer to the commit in flight (null: none)
+  std::map<std::int32_t, std::int64_t> in_flight_;  // the offsets of that commit
+  Clock::time_point commit_sent_{};
 };
 
 }  // namespace

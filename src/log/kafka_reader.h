@@ -1,9 +1,12 @@
 // The reader of KafkaLog: a consumer-group member that commits offsets only
 // when told. Internal to src/log: KafkaLog::OpenReader is its only caller.
 //
-// Invariants (beyond log.h's LogReader): after Commit, the group's committed
-// offset of each partition this reader still owns is one past the last record
-// Poll returned from it; after Rewind, the next Poll starts each such
+// Invariants (beyond log.h's LogReader): once a Commit has been answered, the
+// group's committed offset of each partition this reader still owns is one
+// past the last record Poll returned from it before that Commit. Commit sends
+// the offsets and returns; the next Commit or the destructor waits for the
+// answer (so a new reader of the group starts after the last commit), and a
+// commit that failed is reported by the next Commit; after Rewind, the next Poll starts each such
 // partition again at the first record returned since the last Commit.
 // Partitions a rebalance took away are left to their new owner, which starts
 // from the committed offset. A record that does not decode is skipped

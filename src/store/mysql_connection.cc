@@ -174,6 +174,33 @@ Params& Params::Str(std::string_view value) {
   return *this;
 }
 
+BulkParams& BulkParams::Ints(std::vector<std::int64_t> column) {
+  std::vector<std::int64_t>& values = ints_.emplace_back(std::move(column));
+  MYSQL_BIND b = EmptyBind();
+  b.buffer_type = MYSQL_TYPE_LONGLONG;
+  b.buffer = values.data();
+  binds_.push_back(b);
+  return *this;
+}
+
+BulkParams& BulkParams::Strs(std::span<const std::string_view> column) {
+  std::vector<char*>& pointers = strs_.emplace_back();
+  std::vector<unsigned long>& lengths = lengths_.emplace_back();
+  pointers.reserve(column.size());
+  lengths.reserve(column.size());
+  for (std::string_view v : column) {
+    // Input buffers are only read (see Params::Str).
+    pointers.push_back(const_cast<char*>(v.data()));
+    lengths.push_back(v.size());
+  }
+  MYSQL_BIND b = EmptyBind();
+  b.buffer_type = MYSQL_TYPE_STRING;
+  b.buffer = pointers.data();  // an array of buffers, one per row
+  b.length = lengths.data();   // and their lengths
+  binds_.push_back(b);
+  return *this;
+}
+
 Result<std::unique_ptr<MysqlConnection>> MysqlConnection::Open(const Endpoint& e) {
   std::call_once(library_once, [] { mysql_library_init(0, nullptr, nullptr); });
   MYSQL* m = mysql_init(nullptr);
@@ -197,6 +224,11 @@ Result<std::unique_ptr<MysqlConnection>> MysqlConnection::Open(const Endpoint& e
     return s;
   }
   std::unique_ptr<MysqlConnection> conn(new MysqlConnection(m));
+  unsigned long extended = 0;  // the MariaDB capabilities above bit 32
+  conn->bulk_ =
+      !(m->server_capabilities & CLIENT_MYSQL) &&
+      mariadb_get_infov(m, MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES, &extended) == 0 &&
+      (extended & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32)) != 0;
   // READ COMMITTED: no gap locks between consumers inserting neighbouring
   // seqs, and reads after an INSERT see rows other transactions committed.
   // Strict mode: a value that does not fit is an error, never truncated.
@@ -257,18 +289,24 @@ Result<MYSQL_STMT*> MysqlConnection::Prepare(const std::string& sql) {
   return stmt;
 }
 
-Result<MYSQL_STMT*> MysqlConnection::Run(const std::string& sql, Params& params) {
+Result<MYSQL_STMT*> MysqlConnection::Run(const std::string& sql, MYSQL_BIND* binds,
+                                         std::size_t count, unsigned int rows) {
   last_errno_ = 0;
   record_error_ = false;
   auto prepared = Prepare(sql);
   if (!prepared.ok()) return prepared.status();
   MYSQL_STMT* stmt = *prepared;
-  if (mysql_stmt_param_count(stmt) != params.size()) {
+  if (mysql_stmt_param_count(stmt) != count) {
     return Status::Internal("mysql: statement expects " +
                             std::to_string(mysql_stmt_param_count(stmt)) + " parameters, got " +
-                            std::to_string(params.size()));
+                            std::to_string(count));
   }
-  if (params.size() > 0 && mysql_stmt_bind_param(stmt, params.data()) != 0) {
+  // Set on every run: a cached statement used for a bulk execution once is
+  // a single execution again the next time.
+  if (mysql_stmt_attr_set(stmt, STMT_ATTR_ARRAY_SIZE, &rows) != 0) {
+    return Fail(mysql_stmt_errno(stmt), mysql_stmt_error(stmt), "array size");
+  }
+  if (count > 0 && mysql_stmt_bind_param(stmt, binds) != 0) {
     return Fail(mysql_stmt_errno(stmt), mysql_stmt_error(stmt), "bind");
   }
   if (mysql_stmt_execute(stmt) != 0) {
@@ -287,14 +325,22 @@ Result<MYSQL_STMT*> MysqlConnection::Run(const std::string& sql, Params& params)
 }
 
 Result<std::uint64_t> MysqlConnection::Execute(const std::string& sql, Params& params) {
-  auto stmt = Run(sql, params);
+  auto stmt = Run(sql, params.data(), params.size(), 0);
+  if (!stmt.ok()) return stmt.status();
+  return static_cast<std::uint64_t>(mysql_stmt_affected_rows(*stmt));
+}
+
+Result<std::uint64_t> MysqlConnection::ExecuteBulk(const std::string& sql, BulkParams& params) {
+  if (!bulk_) return Status::Internal("mysql: the server takes no bulk executions");
+  if (params.rows() == 0) return std::uint64_t{0};
+  auto stmt = Run(sql, params.data(), params.size(), static_cast<unsigned int>(params.rows()));
   if (!stmt.ok()) return stmt.status();
   return static_cast<std::uint64_t>(mysql_stmt_affected_rows(*stmt));
 }
 
 Result<std::vector<Row>> MysqlConnection::Query(const std::string& sql, Params& params,
                                                 std::span<const ColumnType> columns) {
-  auto ran = Run(sql, params);
+  auto ran = Run(sql, params.data(), params.size(), 0);
   if (!ran.ok()) return ran.status();
   MYSQL_STMT* stmt = *ran;
   if (mysql_stmt_field_count(stmt) != columns.size()) {

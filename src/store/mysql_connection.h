@@ -57,6 +57,31 @@ class Params {
   std::vector<MYSQL_BIND> binds_;
 };
 
+// Parameters for one bulk execution of a single-row statement (MariaDB's
+// array binding, STMT_ATTR_ARRAY_SIZE): one column of values per parameter,
+// `rows` values in each. The server runs the statement for every row as one
+// statement: an error in any row undoes every row of it, as with a multi-row
+// INSERT. String values are not copied: the caller keeps them alive until
+// the statement has run.
+class BulkParams {
+ public:
+  explicit BulkParams(std::size_t rows) : rows_(rows) {}
+  // Each column must hold `rows` values.
+  BulkParams& Ints(std::vector<std::int64_t> column);
+  BulkParams& Strs(std::span<const std::string_view> column);
+  std::size_t rows() const { return rows_; }
+  std::size_t size() const { return binds_.size(); }
+  MYSQL_BIND* data() { return binds_.data(); }
+
+ private:
+  std::size_t rows_;
+  // deques: the binds point into their elements' buffers.
+  std::deque<std::vector<std::int64_t>> ints_;
+  std::deque<std::vector<char*>> strs_;
+  std::deque<std::vector<unsigned long>> lengths_;
+  std::vector<MYSQL_BIND> binds_;
+};
+
 enum class ColumnType { kInt, kStr };
 
 // One fetched value; `null` for SQL NULL.
@@ -80,6 +105,11 @@ class MysqlConnection {
   Status Exec(std::string_view sql);
   // A prepared statement; the number of affected rows.
   Result<std::uint64_t> Execute(const std::string& sql, Params& params);
+  // A prepared single-row statement run for every row of `params` in one
+  // round trip (only when SupportsBulk()); the affected rows of all of them.
+  Result<std::uint64_t> ExecuteBulk(const std::string& sql, BulkParams& params);
+  // The server takes bulk executions (MariaDB 10.2 and later; not MySQL).
+  bool SupportsBulk() const { return bulk_; }
   // A prepared SELECT whose result columns have the given types.
   Result<std::vector<Row>> Query(const std::string& sql, Params& params,
                                  std::span<const ColumnType> columns);
@@ -99,12 +129,15 @@ class MysqlConnection {
  private:
   explicit MysqlConnection(MYSQL* mysql) : mysql_(mysql) {}
   Result<MYSQL_STMT*> Prepare(const std::string& sql);
-  Result<MYSQL_STMT*> Run(const std::string& sql, Params& params);
+  // Binds and executes; `rows` > 0: a bulk execution of that many rows.
+  Result<MYSQL_STMT*> Run(const std::string& sql, MYSQL_BIND* binds, std::size_t count,
+                          unsigned int rows);
   Status Fail(unsigned int code, const char* message, std::string_view what);
 
   MYSQL* mysql_;
   std::unordered_map<std::string, MYSQL_STMT*> statements_;
   bool broken_ = false;
+  bool bulk_ = false;
   unsigned int last_errno_ = 0;
   bool record_error_ = false;
 };

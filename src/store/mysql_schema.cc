@@ -183,4 +183,23 @@ void BindCoupon(Params& p, const Issuance& c, UnixMillis now) {
       .Int(now);
 }
 
+BulkParams CouponColumns(std::span<const Issuance> coupons, UnixMillis now) {
+  const std::size_t n = coupons.size();
+  std::vector<std::string_view> event_id(n), user_id(n), coupon_id(n);
+  std::vector<std::int64_t> seq(n), user_seq(n), issued_at(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Issuance& c = coupons[i];
+    event_id[i] = c.event_id;
+    seq[i] = c.seq;
+    user_id[i] = c.user_id;
+    user_seq[i] = c.user_seq;
+    coupon_id[i] = c.coupon_id;
+    issued_at[i] = c.issued_at;
+  }
+  BulkParams p(n);
+  p.Strs(event_id).Ints(std::move(seq)).Strs(user_id).Ints(std::move(user_seq));
+  p.Strs(coupon_id).Ints(std::move(issued_at)).Ints(std::vector<std::int64_t>(n, now));
+  return p;
+}
+
 }  // namespace firstcome::mysql

@@ -14,11 +14,12 @@
 // Invariants: EventFromRow reads rows selected with kEventColumns (typed
 // kEventTypes), FailedFromRow rows selected with kFailedColumns (typed
 // kFailedTypes); BindCoupon binds the seven parameters of one row of
-// InsertSql, in its column order.
+// InsertSql, in its column order, and CouponColumns the same seven as columns.
 #pragma once
 
 #include <array>
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -57,6 +58,9 @@ FailedEvent FailedFromRow(const Row& r);
 std::string InsertSql(std::size_t rows);
 // Binds one coupon row of InsertSql, persisted at `now`.
 void BindCoupon(Params& p, const Issuance& c, UnixMillis now);
+// The columns of InsertSql(1) for a bulk execution of `coupons`, persisted
+// at `now`. The strings are not copied: `coupons` must outlive the result.
+BulkParams CouponColumns(std::span<const Issuance> coupons, UnixMillis now);
 
 // An error text fit for failed_events.error: at most 2000 bytes of valid UTF-8
 // (invalid bytes become '?'), so the utf8mb4 column in strict mode takes it.

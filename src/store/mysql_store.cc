@@ -2,16 +2,16 @@
 // and mysql_store.h for the options). The tables and their row mapping are in
 // mysql_schema.h, connections and the pool in mysql_connection.h.
 //
-// InsertCoupons runs in one transaction: multi-row INSERT ... ON DUPLICATE KEY
-// UPDATE (a no-op update, so a duplicate counts 0 affected rows while every
-// other error still fails the statement; INSERT IGNORE would also turn
-// "value too long" into a silent truncation). When a chunk inserts fewer rows
-// than it has, its records are looked up to tell duplicates (same record
-// already stored) from conflicts (the seq or the user's slot belongs to a
-// different row). When a chunk is refused because of a record (a trigger's
-// SIGNAL, a bad value), it is replayed row by row in the same transaction so
-// the other records still go in. Coupons that end up persisted take their
-// pending failed_events row with them in that same transaction.
+// InsertCoupons runs in one transaction: INSERT ... ON DUPLICATE KEY UPDATE in
+// chunks of rows, each one statement (a bulk execution with array binding on
+// MariaDB, a multi-row INSERT elsewhere), with a no-op update (so a duplicate
+// counts 0 affected rows while every other error still fails the statement;
+// INSERT IGNORE would also turn "value too long" into a silent truncation). When a chunk inserts
+// fewer rows than it has, its records are looked up to tell duplicates (same record already stored)
+// from conflicts (the seq or the user's slot belongs to a different row). When a chunk is refused
+// because of a record (a trigger's SIGNAL, a bad value), it is replayed row by row in the same
+// transaction so the other records still go in. Coupons that end up persisted take their pending
+// failed_events row with them in that same transaction.
 #include "store/mysql_store.h"
 
 #include <mysqld_error.h>
@@ -51,13 +51,20 @@ constexpr ColumnType kStr = ColumnType::kStr;
 
 // Multi-row INSERT sizes: a batch is cut greedily into these, so at most five
 // statements per connection are ever prepared for inserts and each is reused.
+// (Measured on the drain: 128 to 512 rows alike, 2000 cost MariaDB 10-20%
+// more CPU per row.)
 constexpr std::array<std::size_t, 5> kInsertRows = {512, 128, 32, 8, 1};
+// Rows per bulk execution, when the server takes them (MariaDB). Measured:
+// 500-row bulk executions took 4.0-4.4 us of mariadbd CPU per row against
+// 4.8-6.3 for 500-row multi-row INSERTs, and 2000-row ones 4.8-5.3.
+constexpr std::size_t kBulkRows = 512;
 constexpr std::size_t kScanPage = 2000;
 constexpr std::size_t kMaxDueLimit = 10000;
 
 class MysqlStore final : public Store {
  public:
-  MysqlStore(mysql::Endpoint endpoint, int connections) : pool_(std::move(endpoint), connections) {
+  MysqlStore(mysql::Endpoint endpoint, int connections, bool bulk_inserts)
+      : pool_(std::move(endpoint), connections), bulk_inserts_(bulk_inserts) {
     for (std::size_t rows : kInsertRows) insert_sql_.push_back(InsertSql(rows));
   }
 
@@ -174,14 +181,26 @@ class MysqlStore final : public Store {
     }
     const UnixMillis now = NowMillis();
     std::vector<char> persisted(batch.size(), 0);  // inserted now or already there
+    const bool bulk = bulk_inserts_ && c.SupportsBulk();
 
     for (std::size_t pos = 0; pos < batch.size();) {
-      std::size_t k = 0;
-      while (kInsertRows[k] > batch.size() - pos) ++k;
-      const std::size_t rows = kInsertRows[k];
-      Params p;
-      for (std::size_t i = pos; i < pos + rows; ++i) BindCoupon(p, batch[i], now);
-      auto affected = c.Execute(insert_sql_[k], p);
+      // The next chunk, as one bulk execution or one multi-row INSERT: either
+      // is one statement, refused or applied as a whole.
+      std::size_t rows = 0;
+      auto execute = [&]() -> Result<std::uint64_t> {
+        if (bulk) {
+          rows = std::min(kBulkRows, batch.size() - pos);
+          mysql::BulkParams columns = mysql::CouponColumns(batch.subspan(pos, rows), now);
+          return c.ExecuteBulk(insert_sql_.back(), columns);
+        }
+        std::size_t k = 0;
+        while (kInsertRows[k] > batch.size() - pos) ++k;
+        rows = kInsertRows[k];
+        Params p;
+        for (std::size_t i = pos; i < pos + rows; ++i) BindCoupon(p, batch[i], now);
+        return c.Execute(insert_sql_[k], p);
+      };
+      auto affected = execute();
       if (affected.ok()) {
         out.inserted += static_cast<std::int64_t>(*affected);
         if (*affected == rows) {
@@ -548,7 +567,9 @@ class MysqlStore final : public Store {
   }
 
   MysqlPool pool_;
-  std::vector<std::string> insert_sql_;  // one per kInsertRows entry
+  const bool bulk_inserts_;
+  // One per kInsertRows entry; the last (one row) is also the bulk statement.
+  std::vector<std::string> insert_sql_;
 };
 
 }  // namespace
@@ -561,8 +582,8 @@ Result<std::unique_ptr<Store>> OpenMysqlStore(const MysqlStoreOptions& options) 
   endpoint->timeout = options.timeout;
   // No connection is opened here: the first call (Migrate, on start) opens
   // one and reports an unreachable server as kUnavailable.
-  return std::unique_ptr<Store>(
-      std::make_unique<MysqlStore>(std::move(endpoint).value(), options.connections));
+  return std::unique_ptr<Store>(std::make_unique<MysqlStore>(
+      std::move(endpoint).value(), options.connections, options.bulk_inserts));
 }
 
 }  // namespace firstcome

@@ -1,6 +1,7 @@
 // MysqlStore: the distributed Store on MariaDB / MySQL through the libmariadb C
-// API. Prepared statements only; schema created on start; batched multi-row
-// inserts; a small pool of connections, each used by one thread at a time.
+// API. Prepared statements only; schema created on start; inserts in bulk
+// executions (MariaDB's array binding) or multi-row statements; a small pool of connections, each
+// used by one thread at a time.
 //
 // Timeouts: `timeout` bounds connecting, every read and every write (rounded
 // up to whole seconds, the client library's unit) and the wait for a free
@@ -29,6 +30,9 @@ struct MysqlStoreOptions {
   std::string url;  // mysql://user:pass@host:port/db
   int connections = 4;
   std::chrono::milliseconds timeout{3000};  // connect, read and write
+  // Insert coupons with MariaDB's bulk executions (array binding) when the
+  // server takes them; false: multi-row INSERTs always (what MySQL gets).
+  bool bulk_inserts = true;
 };
 
 Result<std::unique_ptr<Store>> OpenMysqlStore(const MysqlStoreOptions& options);

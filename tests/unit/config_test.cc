@@ -59,6 +59,10 @@ TEST(Config, RejectsBadValuesWithTheirSource) {
   EXPECT_FALSE(BuildConfig({.file_text = "nonsense = 1\n"}).ok());
   EXPECT_FALSE(BuildConfig({.file_text = "port = [1, 2]\n"}).ok());
   EXPECT_FALSE(BuildConfig({.file_text = "port = \n"}).ok());
+  EXPECT_FALSE(BuildConfig({.flags = {{"metrics_max_events", "-1"}}}).ok());
+  EXPECT_FALSE(BuildConfig({.flags = {{"metrics_max_events", "10001"}}}).ok());
+  EXPECT_EQ(BuildConfig({})->metrics_max_events, 100);
+  EXPECT_EQ(BuildConfig({.flags = {{"metrics_max_events", "0"}}})->metrics_max_events, 0);
 }
 
 TEST(Config, LogFormatTextOrJsonFromEverySource) {
