@@ -188,6 +188,23 @@ def main():
         L.extend(l.rstrip("\n") for l in open(instr))
         L.append("```")
         L.append("")
+    scaling = os.path.join(d, "scaling.md")
+    if os.path.exists(scaling) and os.path.getsize(scaling) > 0:
+        L.append("## Multi-core scaling (`bench/scaling`)")
+        L.append("")
+        L.append("Embedded server with `--http-threads` 1, 2, ... against nginx with as many "
+                 "workers; the load tool runs as many threads on the same machine. CPU per "
+                 "request is the whole server process; 'machine busy' is all cores from "
+                 "/proc/stat during the sold-out run: at 100% the load tool and the server "
+                 "share the cores, and req/s stops scaling for that reason.")
+        L.append("")
+        L.extend(l.rstrip("\n") for l in open(scaling))
+        L.append("")
+    fsync = os.path.join(d, "fsync.txt")
+    if os.path.exists(fsync) and os.path.getsize(fsync) > 0:
+        L.append("The floor under a durable admission's latency (`bench/fsync_latency.py`; every "
+                 "admission waits for its batch's fsync): " + open(fsync).read().strip())
+        L.append("")
     L.append("## HTTP scenarios (firstcome bench)")
     L.append("")
     L.append("| scenario | req/s | nginx just before | × nginx | each pair | p50 ms | p90 ms | "
