@@ -6,8 +6,9 @@
 // past the last record Poll returned from it before that Commit. Commit sends
 // the offsets and returns; the next Commit or the destructor waits for the
 // answer (so a new reader of the group starts after the last commit), and a
-// commit that failed is reported by the next Commit; after Rewind, the next Poll starts each such
-// partition again at the first record returned since the last Commit.
+// commit that failed is reported by the next Commit; after Rewind, the next
+// Poll starts each such partition again at the first record returned since
+// the last Commit.
 // Partitions a rebalance took away are left to their new owner, which starts
 // from the committed offset. A record that does not decode is skipped
 // (logged), never returned. Poll waits at most its `wait`; Commit, Rewind,

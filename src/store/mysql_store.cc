@@ -6,12 +6,14 @@
 // chunks of rows, each one statement (a bulk execution with array binding on
 // MariaDB, a multi-row INSERT elsewhere), with a no-op update (so a duplicate
 // counts 0 affected rows while every other error still fails the statement;
-// INSERT IGNORE would also turn "value too long" into a silent truncation). When a chunk inserts
-// fewer rows than it has, its records are looked up to tell duplicates (same record already stored)
-// from conflicts (the seq or the user's slot belongs to a different row). When a chunk is refused
-// because of a record (a trigger's SIGNAL, a bad value), it is replayed row by row in the same
-// transaction so the other records still go in. Coupons that end up persisted take their pending
-// failed_events row with them in that same transaction.
+// INSERT IGNORE would also turn "value too long" into a silent truncation).
+// When a chunk inserts fewer rows than it has, its records are looked up to
+// tell duplicates (same record already stored) from conflicts (the seq or the
+// user's slot belongs to a different row). When a chunk is refused because of
+// a record (a trigger's SIGNAL, a bad value), it is replayed row by row in the
+// same transaction so the other records still go in. Coupons that end up
+// persisted take their pending failed_events row with them in that same
+// transaction.
 #include "store/mysql_store.h"
 
 #include <mysqld_error.h>

@@ -1,7 +1,7 @@
 // MysqlStore: the distributed Store on MariaDB / MySQL through the libmariadb C
 // API. Prepared statements only; schema created on start; inserts in bulk
-// executions (MariaDB's array binding) or multi-row statements; a small pool of connections, each
-// used by one thread at a time.
+// executions (MariaDB's array binding) or multi-row statements; a small pool
+// of connections, each used by one thread at a time.
 //
 // Timeouts: `timeout` bounds connecting, every read and every write (rounded
 // up to whole seconds, the client library's unit) and the wait for a free
