@@ -23,6 +23,7 @@
 #include "support/api_client.h"
 #include "support/fixtures.h"
 #include "support/process.h"
+#include "support/served_firstcome.h"
 #include "support/services.h"
 
 namespace firstcome::test {
@@ -127,13 +128,8 @@ class HighAvailability : public ::testing::Test {
     delete services;
     services = nullptr;
   }
-  // The consumer is stopped, not killed: it leaves the consumer group on the
-  // way out, so the next test's consumer is given the partitions at once
-  // instead of after this one's session timeout (10 s).
   void TearDown() override {
-    if (consumer_ != nullptr && consumer_->running()) {
-      EXPECT_EQ(consumer_->Terminate(), 0) << "log: " << consumer_->log_path();
-    }
+    if (consumer_ != nullptr) ExpectCleanStop(*consumer_);
   }
 
   static std::vector<std::string> Env() {

@@ -15,6 +15,7 @@
 #include "support/api_client.h"
 #include "support/fixtures.h"
 #include "support/process.h"
+#include "support/served_firstcome.h"
 #include "support/services.h"
 
 namespace firstcome::test {
@@ -32,14 +33,9 @@ class Distributed : public ::testing::Test {
     delete services;
     services = nullptr;
   }
-  // Consumers are stopped, not killed: each leaves the consumer group on the
-  // way out, so the next test's consumer is given the partitions at once
-  // instead of after this one's session timeout (10 s).
   void TearDown() override {
     for (auto& [port, p] : processes_) {
-      if (p->running() && consumers_.contains(port)) {
-        EXPECT_EQ(p->Terminate(), 0) << "log: " << p->log_path();
-      }
+      if (consumers_.contains(port)) ExpectCleanStop(*p);
     }
   }
 

@@ -21,6 +21,7 @@
 #include "support/api_client.h"
 #include "support/fixtures.h"
 #include "support/process.h"
+#include "support/served_firstcome.h"
 
 namespace firstcome::test {
 
@@ -48,10 +49,7 @@ class LifecycleTest : public ::testing::TestWithParam<std::string> {
     }
     if (consumer_ != nullptr && consumer_->running()) {
       ThawProcess(consumer_->pid());
-      // Stopped, not killed: it leaves the consumer group on the way out, so
-      // the next test's consumer is given the partitions at once instead of
-      // after this one's session timeout (10 s).
-      EXPECT_EQ(consumer_->Terminate(), 0) << "log: " << consumer_->log_path();
+      ExpectCleanStop(*consumer_);
     }
   }
 
