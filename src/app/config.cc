@@ -60,9 +60,6 @@ const std::vector<Setting>& Settings() {
       {"consumer_batch_size", &Config::consumer_batch_size, "records per store transaction"},
       {"consumer_max_rows_per_second", &Config::consumer_max_rows_per_second,
        "store write rate limit (0: none)"},
-      {"consumer_lanes", &Config::consumer_lanes,
-       "store transactions a batch is split into, run at once (0: 2 with MariaDB/MySQL, 1 with "
-       "SQLite)"},
       {"consumer_linger_ms", &Config::consumer_linger_ms,
        "after a partial batch, wait this long so the next one gathers more (0: off)"},
       {"retry_interval_ms", &Config::retry_interval_ms, "how often the retry job runs"},
@@ -159,13 +156,6 @@ Status Validate(const Config& c) {
   }
   if (c.consumer_batch_size < 1 || c.consumer_batch_size > 100000) {
     return Status::Invalid("consumer_batch_size must be 1..100000");
-  }
-  if (c.consumer_lanes < 0 || c.consumer_lanes > 16) {
-    return Status::Invalid("consumer_lanes must be 0..16");
-  }
-  if (c.store == "mysql" && c.consumer_lanes > c.mysql_connections) {
-    // Each lane holds a pooled connection for its whole transaction.
-    return Status::Invalid("consumer_lanes must not exceed mysql_connections");
   }
   if (c.consumer_linger_ms < 0 || c.consumer_linger_ms > 10000) {
     return Status::Invalid("consumer_linger_ms must be 0..10000");

@@ -53,9 +53,7 @@ struct Config {
   std::string consumer_group = "firstcome-store";
   std::int64_t consumer_batch_size = 2000;
   double consumer_max_rows_per_second = 50000;  // 0: unlimited
-  std::int64_t consumer_lanes =
-      0;  // 0: 2 with MariaDB/MySQL (at most mysql_connections), 1 with SQLite
-  std::int64_t consumer_linger_ms = 50;  // after a partial batch, gather this long
+  std::int64_t consumer_linger_ms = 50;         // after a partial batch, gather this long
   std::int64_t retry_interval_ms = 1000;
   std::int64_t retry_max_attempts = 10;
   // Every process checks the store this often for events changed elsewhere

@@ -46,16 +46,10 @@ int Fail(const Status& s, int code = 1) {
 }
 
 ConsumerOptions ConsumerOptionsOf(const Config& c) {
-  // Lanes pay off where the database server, not the consumer, is the busy
-  // side (MariaDB: measured in docs/benchmarks.md); one SQLite file has one
-  // writer at a time, so lanes would only take turns.
-  std::int64_t lanes = c.consumer_lanes;
-  if (lanes == 0) lanes = c.store == "mysql" ? std::min<std::int64_t>(2, c.mysql_connections) : 1;
   return {.group = c.consumer_group,
           .batch_size = static_cast<std::size_t>(c.consumer_batch_size),
           .max_rows_per_second = c.consumer_max_rows_per_second,
-          .linger = std::chrono::milliseconds(c.consumer_linger_ms),
-          .lanes = static_cast<int>(lanes)};
+          .linger = std::chrono::milliseconds(c.consumer_linger_ms)};
 }
 
 RetryOptions RetryOptionsOf(const Config& c) {

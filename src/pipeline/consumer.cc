@@ -5,28 +5,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <functional>
-#include <iterator>
-#include <optional>
-#include <span>
-#include <string_view>
 
 namespace firstcome {
 
 namespace {
 
 constexpr int kConsumerNice = 10;
-// A batch is split into lanes only when each lane gets at least this many
-// records: below it a second transaction (and its fsync) costs more than the
-// parallel work saves.
-constexpr std::size_t kMinLaneRows = 256;
-
-// Background work yields the CPU to the API: on a small machine a batch
-// insert must not delay the answers of a burst (Linux: nice is per thread).
-// Failing to lower the priority only costs latency, so the result is ignored.
-void LowerThreadPriority() {
-  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kConsumerNice);
-}
 
 // Adds the microseconds since `since` to `total` and restarts `since`.
 void Charge(std::atomic<std::int64_t>& total, std::chrono::steady_clock::time_point& since) {
@@ -38,60 +22,8 @@ void Charge(std::atomic<std::int64_t>& total, std::chrono::steady_clock::time_po
 
 }  // namespace
 
-// One helper thread of InsertInLanes: runs the job it is given, one at a time.
-class Consumer::Lane {
- public:
-  Lane() : thread_([this] { Run(); }) {}
-  ~Lane() {
-    {
-      std::lock_guard lock(mu_);
-      quit_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  // The lane must be idle (Wait returned since the last Start).
-  void Start(std::function<void()> job) {
-    {
-      std::lock_guard lock(mu_);
-      job_ = std::move(job);
-      busy_ = true;
-    }
-    cv_.notify_all();
-  }
-  void Wait() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [this] { return !busy_; });
-  }
-
- private:
-  void Run() {
-    LowerThreadPriority();
-    std::unique_lock lock(mu_);
-    for (;;) {
-      cv_.wait(lock, [this] { return quit_ || busy_; });
-      if (quit_) return;
-      std::function<void()> job = std::move(job_);
-      lock.unlock();
-      job();
-      lock.lock();
-      busy_ = false;
-      cv_.notify_all();
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::function<void()> job_;
-  bool busy_ = false;
-  bool quit_ = false;
-  std::thread thread_;  // last: starts once the members above exist
-};
-
 Consumer::Consumer(Log& log, Store& store, ConsumerOptions options)
-    : log_(log), store_(store), options_(std::move(options)) {
-  for (int i = 1; i < options_.lanes; ++i) lanes_.push_back(std::make_unique<Lane>());
-}
+    : log_(log), store_(store), options_(std::move(options)) {}
 
 Consumer::~Consumer() { Stop(); }
 
@@ -189,7 +121,7 @@ Result<std::size_t> Consumer::RunOnce() {
       return s;
     }
   }
-  auto outcome = InsertInLanes(batch);
+  auto outcome = store_.InsertCoupons(batch);
   if (!outcome.ok()) {
     RestartFromCommitted();
     return outcome.status();
@@ -222,50 +154,11 @@ Result<std::size_t> Consumer::RunOnce() {
   return batch.size() + revocations.size();
 }
 
-Result<InsertOutcome> Consumer::InsertInLanes(std::vector<Issuance>& batch) {
-  const std::size_t n = std::min(lanes_.size() + 1, batch.size() / kMinLaneRows);
-  if (n <= 1) return store_.InsertCoupons(batch);
-  // All records of one user go to one lane: they keep their log order, and
-  // two lanes never wait on each other's locks over one user's rows (a
-  // redelivered duplicate meets its stored copy in its own lane).
-  std::vector<std::vector<Issuance>> shares(n);
-  for (auto& record : batch) {
-    shares[std::hash<std::string_view>{}(record.user_id) % n].push_back(std::move(record));
-  }
-  batch.clear();
-  std::vector<std::size_t> begin(n + 1);
-  for (std::size_t i = 0; i < n; ++i) {
-    begin[i] = batch.size();
-    std::move(shares[i].begin(), shares[i].end(), std::back_inserter(batch));
-  }
-  begin[n] = batch.size();
-  const std::span<const Issuance> all = batch;
-  std::vector<std::optional<Result<InsertOutcome>>> results(n);
-  auto insert = [&](std::size_t i) {
-    results[i].emplace(store_.InsertCoupons(all.subspan(begin[i], begin[i + 1] - begin[i])));
-  };
-  for (std::size_t i = 1; i < n; ++i) lanes_[i - 1]->Start([&insert, i] { insert(i); });
-  insert(0);
-  for (std::size_t i = 1; i < n; ++i) lanes_[i - 1]->Wait();
-  // A failed lane fails the batch: the caller rewinds, and what the other
-  // lanes committed comes again as duplicates.
-  InsertOutcome merged;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!results[i]->ok()) return results[i]->status();
-    InsertOutcome& lane = **results[i];
-    merged.inserted += lane.inserted;
-    merged.duplicates += lane.duplicates;
-    merged.ignored += lane.ignored;
-    for (auto& failure : lane.failed) {
-      merged.failed.push_back(
-          {.index = begin[i] + failure.index, .error = std::move(failure.error)});
-    }
-  }
-  return merged;
-}
-
 void Consumer::Loop() {
-  LowerThreadPriority();
+  // Background work yields the CPU to the API: on a small machine a batch
+  // insert must not delay the answers of a burst (Linux: nice is per thread).
+  // Failing to lower the priority only costs latency, so the result is ignored.
+  (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kConsumerNice);
   auto backoff = std::chrono::milliseconds(100);
   for (;;) {
     {

@@ -23,7 +23,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "core/metrics.h"
 #include "log/log.h"
@@ -40,12 +39,6 @@ struct ConsumerOptions {
   // fewer, larger transactions (each costs an fsync) instead of one per few
   // records. The first record after a quiet spell is not delayed. 0: off.
   std::chrono::milliseconds linger{0};
-  // Store transactions a batch is split into, run at once on their own
-  // threads (and pooled connections): a database server that spends more on
-  // a row than the consumer does (MariaDB's unique index checks) then works
-  // on several cores. Records of one user stay in one lane, in log order.
-  // The position is committed after every lane has committed. 1: serial.
-  int lanes = 1;
   std::chrono::milliseconds poll_wait{100};
   std::chrono::milliseconds max_backoff{5000};        // while the store is down
   std::chrono::milliseconds first_retry_delay{1000};  // for records recorded as failed
@@ -94,10 +87,6 @@ class Consumer final : public MetricsSource {
   // that fails too; RunOnce tries again before its next poll).
   void RestartFromCommitted();
   void Loop();
-  // Inserts the batch: at once in lanes_.size() + 1 transactions when the
-  // batch is large enough, else in one. Reorders `batch` so each lane's
-  // records are contiguous; failure indexes refer to the reordered batch.
-  Result<InsertOutcome> InsertInLanes(std::vector<Issuance>& batch);
   void Throttle(std::size_t rows);
   void SleepFor(std::chrono::milliseconds d);
 
@@ -105,8 +94,6 @@ class Consumer final : public MetricsSource {
   Store& store_;
   const ConsumerOptions options_;
   std::unique_ptr<LogReader> reader_;  // null: to be opened before the next poll
-  class Lane;
-  std::vector<std::unique_ptr<Lane>> lanes_;  // options_.lanes - 1 helpers
   ConsumerStats stats_;
   std::thread thread_;
   std::mutex mu_;

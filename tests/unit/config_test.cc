@@ -63,15 +63,6 @@ TEST(Config, RejectsBadValuesWithTheirSource) {
   EXPECT_FALSE(BuildConfig({.flags = {{"metrics_max_events", "10001"}}}).ok());
   EXPECT_EQ(BuildConfig({})->metrics_max_events, 100);
   EXPECT_EQ(BuildConfig({.flags = {{"metrics_max_events", "0"}}})->metrics_max_events, 0);
-  EXPECT_FALSE(BuildConfig({.flags = {{"consumer_lanes", "-1"}}}).ok());
-  EXPECT_FALSE(BuildConfig({.flags = {{"consumer_lanes", "17"}}}).ok());
-  // Each lane holds a pooled MySQL connection for its whole transaction.
-  EXPECT_FALSE(
-      BuildConfig(
-          {.flags = {{"store", "mysql"}, {"consumer_lanes", "3"}, {"mysql_connections", "2"}}})
-          .ok());
-  EXPECT_EQ(BuildConfig({.env = {{"FIRSTCOME_CONSUMER_LANES", "3"}}})->consumer_lanes, 3);
-  EXPECT_EQ(BuildConfig({})->consumer_lanes, 0);
 }
 
 TEST(Config, LogFormatTextOrJsonFromEverySource) {

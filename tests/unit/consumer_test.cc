@@ -145,44 +145,6 @@ TEST_F(ConsumerTest, RefusedRecordsBecomeFailedEventsAndTheRestIsStored) {
   EXPECT_EQ(Counts().dead, 0);
 }
 
-// Lanes split a batch into transactions run at once (SQLite takes them in
-// turn, the split and the bookkeeping are the same as with MariaDB): every
-// record is stored once, redeliveries are duplicates, and a refused record is
-// the one recorded as failed, although lanes reorder the batch.
-TEST_F(ConsumerTest, LanesStoreEveryRecordOnceAndRecordTheRefusedOnes) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(store_path().c_str(), &db), SQLITE_OK);
-  Exec(db,
-       "CREATE TRIGGER refuse BEFORE INSERT ON coupons WHEN NEW.user_id LIKE 'bad-%' "
-       "BEGIN SELECT RAISE(ABORT, 'refused'); END;");
-  sqlite3_close(db);
-  Append(1, 3000, "good-");
-  Append(3001, 3030, "bad-");
-  Append(3031, 5000, "good-");
-  {
-    Consumer consumer(*log_, *store_, {.batch_size = 2500, .lanes = 3});
-    ASSERT_TRUE(consumer.Drain(std::chrono::seconds(30)).ok());
-    EXPECT_EQ(consumer.stats().rows_inserted.load(), 4970);
-    EXPECT_EQ(consumer.stats().failed.load(), 30);
-    EXPECT_EQ(consumer.stats().batches.load(), 2);
-  }
-  EXPECT_EQ(Counts().persisted, 4970);
-  auto failures = store_->FailuresOf("ev");
-  ASSERT_TRUE(failures.ok());
-  ASSERT_EQ(failures->size(), 30u);
-  for (const FailedEvent& f : *failures) {
-    EXPECT_EQ(f.issuance.user_id, "bad-" + std::to_string(f.issuance.seq));
-  }
-  for (std::int64_t seq : {1, 2999, 3031, 5000}) {
-    EXPECT_EQ(HolderOf(seq), "good-" + std::to_string(seq));
-  }
-  Consumer again(*log_, *store_, {.group = "other", .batch_size = 5000, .lanes = 2});
-  ASSERT_TRUE(again.Drain(std::chrono::seconds(30)).ok());
-  EXPECT_EQ(again.stats().duplicates.load(), 4970);
-  EXPECT_EQ(again.stats().rows_inserted.load(), 0);
-  EXPECT_EQ(Counts().persisted, 4970);
-}
-
 // Revocation records: the store row of the revoked issuance goes, a later copy
 // of it stays out, and the seq's next holder is stored. In one batch (the
 // revocations applied first) or in separate ones.
@@ -258,21 +220,6 @@ TEST_F(ConsumerTest, LockedStoreRewindsAndNothingIsLost) {
   sqlite3_close(locker);
   ASSERT_TRUE(consumer.Drain(std::chrono::seconds(30)).ok());
   EXPECT_EQ(Counts().persisted, 200);
-}
-
-// One failed lane fails the batch (here every lane does): it comes again.
-TEST_F(ConsumerTest, LockedStoreWithLanesRewindsAndNothingIsLost) {
-  Append(1, 1200);
-  sqlite3* locker = nullptr;
-  ASSERT_EQ(sqlite3_open(store_path().c_str(), &locker), SQLITE_OK);
-  Exec(locker, "BEGIN EXCLUSIVE;");
-  Consumer consumer(*log_, *store_, {.batch_size = 600, .lanes = 2});
-  EXPECT_FALSE(consumer.Drain(std::chrono::seconds(10)).ok());
-  Exec(locker, "COMMIT;");
-  sqlite3_close(locker);
-  ASSERT_TRUE(consumer.Drain(std::chrono::seconds(30)).ok());
-  EXPECT_EQ(Counts().persisted, 1200);
-  EXPECT_EQ(consumer.stats().rows_inserted.load(), 1200);
 }
 
 TEST_F(ConsumerTest, BackgroundLoopPersistsWhatArrives) {
