@@ -198,6 +198,11 @@ int Serve(const Config& config) {
     retry->Stop();
   }
   b.catalog->Stop();
+  // Appends a timed-out flush left behind are answered (failed) by the log's
+  // destructor, through callbacks into the issuer and the settler: the log
+  // goes now, while they exist (after the consumer, whose reader it serves).
+  consumer.reset();
+  b.log.reset();
   spdlog::info("stopped");
   return 0;
 }

@@ -21,8 +21,11 @@ Status Set(rd_kafka_conf_t* conf, const char* key, const std::string& value) {
 }
 
 // librdkafka prints to stderr by default; route it through our logger.
+// Its warnings (syslog level 4: a consumer past max.poll.interval.ms, an
+// offset reset) are warnings here too: they can explain a redelivery or a
+// skipped record after the fact.
 void LogToSpdlog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
-  if (level <= 3) {
+  if (level <= 4) {
     spdlog::warn("kafka {}: {}", fac, buf);
   } else if (level <= 5) {
     spdlog::info("kafka {}: {}", fac, buf);

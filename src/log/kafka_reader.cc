@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
@@ -68,14 +69,21 @@ class KafkaReader : public LogReader {
       }
       if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         // Consumer errors are informational (the client retries by itself)
-        // unless fatal.
+        // unless fatal. One about a partition (an offset reset: records
+        // deleted by retention before they were consumed) is worth a warning.
         std::string what = rd_kafka_message_errstr(m);
         rd_kafka_resp_err_t err = m->err;
+        const std::int32_t partition = m->partition;
         rd_kafka_message_destroy(m);
         if (err == RD_KAFKA_RESP_ERR__FATAL) return Status::Unavailable("kafka consumer: " + what);
-        spdlog::debug("kafka consumer: {}", what);
+        if (partition >= 0) {
+          spdlog::warn("kafka consumer: {}[{}]: {}", topic_, partition, what);
+        } else {
+          spdlog::debug("kafka consumer: {}", what);
+        }
         continue;
       }
+      NoteOffset(m->partition, m->offset);
       auto issuance = DecodeMessage(m);
       first_uncommitted_.try_emplace(m->partition, m->offset);
       next_[m->partition] = m->offset + 1;
@@ -88,6 +96,22 @@ class KafkaReader : public LogReader {
       rd_kafka_message_destroy(m);
     }
     return out;
+  }
+
+  // Offsets of a partition (no transactions, no compaction) come one after
+  // another: a jump forward means records this reader never saw, legitimate
+  // only when a rebalance moved the partition to a member that committed
+  // past them meanwhile. Said loudly, because a record skipped any other way
+  // would be a coupon never stored; backward (a redelivery) is normal.
+  void NoteOffset(std::int32_t partition, std::int64_t offset) {
+    auto [it, first] = last_seen_.try_emplace(partition, offset);
+    if (!first && offset > it->second + 1) {
+      spdlog::warn(
+          "kafka consumer: {}[{}] went from offset {} to {}: {} record(s) not delivered to this "
+          "reader (expected only after a rebalance gave the partition to another member)",
+          topic_, partition, it->second, offset, offset - it->second - 1);
+    }
+    it->second = offset;
   }
 
   // Sends the offsets and returns; the broker's answer is awaited by the
@@ -164,23 +188,43 @@ class KafkaReader : public LogReader {
       return Status::Unavailable("kafka rewind: " + what);
     }
     // A partition that is no longer ours needs no seek: its new owner starts
-    // from the committed offset anyway.
+    // from the committed offset anyway. One of ours that was not sought
+    // would go on after the records just handed out: a failed rewind (the
+    // consumer then opens a new reader at the committed position).
+    const std::optional<std::set<std::int32_t>> mine = Assigned();
+    for (int k = 0; k < seek->cnt; ++k) {
+      const rd_kafka_topic_partition_t& p = seek->elems[k];
+      if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR && (!mine || mine->contains(p.partition))) {
+        return Status::Unavailable("kafka rewind: partition " + std::to_string(p.partition) + ": " +
+                                   rd_kafka_err2str(p.err));
+      }
+    }
     next_.clear();
     first_uncommitted_.clear();
+    last_seen_.clear();
     return Status::Ok();
+  }
+
+  // The partitions assigned to this reader now (none: that cannot be read).
+  std::optional<std::set<std::int32_t>> Assigned() {
+    rd_kafka_topic_partition_list_t* raw = nullptr;
+    if (rd_kafka_assignment(rk_, &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
+    ListPtr assigned(raw);
+    std::set<std::int32_t> mine;
+    for (int k = 0; k < assigned->cnt; ++k) mine.insert(assigned->elems[k].partition);
+    return mine;
   }
 
   // After a rebalance took partitions away, their positions are another
   // member's business (it starts from the committed offset): committing them
   // would fail every later commit.
   void DropUnassigned() {
-    rd_kafka_topic_partition_list_t* raw = nullptr;
-    if (rd_kafka_assignment(rk_, &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    ListPtr assigned(raw);
-    std::set<std::int32_t> mine;
-    for (int k = 0; k < assigned->cnt; ++k) mine.insert(assigned->elems[k].partition);
+    const std::optional<std::set<std::int32_t>> assigned = Assigned();
+    if (!assigned) return;
+    const std::set<std::int32_t>& mine = *assigned;
     std::erase_if(next_, [&](const auto& kv) { return !mine.contains(kv.first); });
     std::erase_if(first_uncommitted_, [&](const auto& kv) { return !mine.contains(kv.first); });
+    std::erase_if(last_seen_, [&](const auto& kv) { return !mine.contains(kv.first); });
   }
 
   std::int64_t Lag() override {
@@ -231,6 +275,7 @@ class KafkaReader : public LogReader {
   std::map<std::int32_t, std::int64_t> next_;               // after the last record returned
   std::map<std::int32_t, std::int64_t> first_uncommitted_;  // first returned since Commit
   std::map<std::int32_t, std::int64_t> committed_;          // as known to this reader
+  std::map<std::int32_t, std::int64_t> last_seen_;          // last offset Poll saw (NoteOffset)
   QueuePtr commit_queue_;  // the answer to the commit in flight (null: none)
   std::map<std::int32_t, std::int64_t> in_flight_;  // the offsets of that commit
   Clock::time_point commit_sent_{};
