@@ -300,7 +300,8 @@ void ApiHandler::StartIssue(const ApiCall& call, CouponService::IssueCallback do
   service_.Issue(call.event_id, call.user_id, std::move(done));
 }
 
-void ApiHandler::AnswerIssue(Result<IssueAnswer> result, const ApiCall& call, Reply& reply) const {
+void ApiHandler::AnswerIssue(Result<IssueAnswer>&& result, const ApiCall& call,
+                             Reply& reply) const {
   if (!result.ok()) {
     SetError(reply, result.status(), /*with_status=*/true);
     return;

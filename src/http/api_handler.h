@@ -126,7 +126,7 @@ class ApiHandler final : public MetricsSource {
   // inline, possibly on another thread (CouponService::Issue).
   void StartIssue(const ApiCall& call, CouponService::IssueCallback done) const;
   // Turns the result of that attempt into `reply` (any thread).
-  void AnswerIssue(Result<IssueAnswer> result, const ApiCall& call, Reply& reply) const;
+  void AnswerIssue(Result<IssueAnswer>&& result, const ApiCall& call, Reply& reply) const;
 
   // kBlocking: makes the blocking CouponService call and fills `reply`.
   // Never throws: an exception from the service is a 500 and a log line.

@@ -283,6 +283,17 @@ Status ParseIssueBody(std::string_view body, std::string* user_id, bool user_id_
   return Status::Ok();
 }
 
+namespace {
+
+// The bytes a JSON string must escape: control characters, '"' and '\\'.
+constexpr std::array<bool, 256> kJsonEscaped = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 256; ++c) table[c] = c < 0x20 || c == '"' || c == '\\';
+  return table;
+}();
+
+}  // namespace
+
 void AppendJsonString(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
@@ -291,7 +302,7 @@ void AppendJsonString(std::string& out, std::string_view text) {
   std::size_t run = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
     auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;  // UTF-8 passes through unchanged
+    if (!kJsonEscaped[c]) continue;  // UTF-8 passes through unchanged
     out.append(text.data() + run, i - run);
     run = i + 1;
     switch (c) {

@@ -392,12 +392,12 @@ class Session : public std::enable_shared_from_this<Session> {
     // then fits std::function's small buffer (no allocation per request).
     pending_self_ = shared_from_this();
     server_.service_calls.fetch_add(1, std::memory_order_acq_rel);
-    server_.handler.StartIssue(call_,
-                               [this](Result<IssueAnswer> result) { OnIssued(std::move(result)); });
+    server_.handler.StartIssue(
+        call_, [this](Result<IssueAnswer>&& result) { OnIssued(std::move(result)); });
   }
 
   // Any thread; the session is waiting and touches nothing until Finish().
-  void OnIssued(Result<IssueAnswer> result) {
+  void OnIssued(Result<IssueAnswer>&& result) {
     server_.handler.AnswerIssue(std::move(result), call_, reply_);
     std::shared_ptr<Session> self = std::move(pending_self_);
     ServerCore& server = server_;

@@ -102,7 +102,10 @@ struct RetryAnswer {
 
 class CouponService {
  public:
-  using IssueCallback = std::function<void(Result<IssueAnswer>)>;
+  // By rvalue reference: the answer is built once and read where it is
+  // written out, not moved again at each hop of the callback chain (each
+  // move of an IssueAnswer moves four strings and a vector).
+  using IssueCallback = std::function<void(Result<IssueAnswer>&&)>;
 
   virtual ~CouponService() = default;
 

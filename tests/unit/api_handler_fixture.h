@@ -51,7 +51,7 @@ class FakeCouponService : public CouponService, public MetricsSource {
     last_event = std::string(event_id);
     last_user = std::string(user_id);
     ++issue_calls;
-    done(issue_result);
+    done(Result<IssueAnswer>(issue_result));  // a copy: the fake answers the same every time
   }
   Status Health() override { return down; }
 
