@@ -49,7 +49,10 @@ class [[nodiscard]] Status {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : data_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
+  // Two overloads instead of one by value: a value passed as an rvalue is
+  // moved once, into place (an IssueAnswer on the request path).
+  Result(T&& value) : data_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
+  Result(const T& value) : data_(value) {}            // NOLINT(google-explicit-constructor)
   Result(Status status) : data_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(data_).ok());
   }

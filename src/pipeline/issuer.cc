@@ -189,19 +189,21 @@ void Issuer::Issue(std::string_view event_id, std::string_view user_id, IssueCal
 
 void Issuer::OnAdmitted(std::shared_ptr<const Event> event, std::string user_id,
                         const Admission& admission, IssueCallback done) {
-  IssueAnswer answer;
-  answer.event_id = event->id;
-  answer.user_id = user_id;
   switch (admission.verdict) {
     case AdmitVerdict::kSoldOut:
-      answer.status = IssueStatus::kSoldOut;
-      return done(std::move(answer));
-    case AdmitVerdict::kAlreadyIssued:
-      answer.status = IssueStatus::kAlreadyIssued;
+      // The answer most requests of a drop get: built in place, the user id
+      // moved in, not copied.
+      return done(IssueAnswer{
+          .status = IssueStatus::kSoldOut, .event_id = event->id, .user_id = std::move(user_id)});
+    case AdmitVerdict::kAlreadyIssued: {
+      IssueAnswer answer{.status = IssueStatus::kAlreadyIssued,
+                         .event_id = event->id,
+                         .user_id = std::move(user_id)};
       for (std::int64_t seq : admission.held_seqs) {
         answer.coupons.push_back(CouponView{CouponId(event->id, seq), seq, ""});
       }
       return done(std::move(answer));
+    }
     case AdmitVerdict::kGone:
       // This process's catalog has not seen the deletion yet; the gate has.
       return done(Status::NotFound("no event with id " + event->id + " (deleted)"));
