@@ -110,36 +110,34 @@ void AppendUnsigned(std::string& out, std::size_t n) {
 
 enum class ConnectionHeader { kNone, kClose, kKeepAlive };
 
-// Appends `reply` as an HTTP/1.1 answer. `dated`: with a Date header (not in
-// an answer built once and sent for ever).
-// "HTTP/1.1 <status> <reason>\r\nServer: firstcome\r\n" of every status, built
-// once: an answer starts with one append instead of five.
-constexpr int kMinStatus = 100, kMaxStatus = 599;
-// `status` must be kMinStatus..kMaxStatus.
-const std::string& StatusLines(int status) {
-  static const std::vector<std::string> lines = [] {
-    std::vector<std::string> all(kMaxStatus - kMinStatus + 1);
-    for (int code = kMinStatus; code <= kMaxStatus; ++code) {
-      std::string& line = all[code - kMinStatus];
-      line = "HTTP/1.1 " + std::to_string(code) + " ";
-      line += http::ReasonPhrase(code);
-      line += "\r\nServer: firstcome\r\n";
-    }
-    return all;
-  }();
-  return lines[status - kMinStatus];
+// "HTTP/1.1 <status> <reason>\r\nServer: firstcome\r\n".
+std::string StatusLine(int status) {
+  std::string line = "HTTP/1.1 " + std::to_string(status) + " ";
+  line += http::ReasonPhrase(status);
+  line += "\r\nServer: firstcome\r\n";
+  return line;
 }
 
+// The StatusLine of every status from 100 to 599, built once: an answer
+// starts with one append instead of five. Null for a status out of range.
+const std::string* CachedStatusLine(int status) {
+  constexpr int kMin = 100, kMax = 599;
+  static const std::vector<std::string> lines = [] {
+    std::vector<std::string> all;
+    for (int code = kMin; code <= kMax; ++code) all.push_back(StatusLine(code));
+    return all;
+  }();
+  return status >= kMin && status <= kMax ? &lines[status - kMin] : nullptr;
+}
+
+// Appends `reply` as an HTTP/1.1 answer. `dated`: with a Date header (not in
+// an answer built once and sent for ever).
 void AppendAnswer(std::string& out, const http::Reply& reply, ConnectionHeader connection,
                   bool dated) {
-  if (reply.status >= kMinStatus && reply.status <= kMaxStatus) {
-    out += StatusLines(reply.status);
+  if (const std::string* line = CachedStatusLine(reply.status)) {
+    out += *line;
   } else {
-    out += "HTTP/1.1 "sv;
-    AppendUnsigned(out, static_cast<std::size_t>(reply.status));
-    out += ' ';
-    out += http::ReasonPhrase(reply.status);
-    out += "\r\nServer: firstcome\r\n"sv;
+    out += StatusLine(reply.status);
   }
   if (dated) AppendDateHeader(out);
   if (reply.content_type == http::kJsonType) {  // the one almost every answer has
