@@ -5,6 +5,8 @@
 
 #include <random>
 
+#include "core/thread_name.h"
+
 namespace firstcome::redis {
 
 namespace {
@@ -102,6 +104,7 @@ bool FailoverFence::Sleep(std::chrono::milliseconds d) {
 }
 
 void FailoverFence::Loop() {
+  NameThisThread("fc-redis-fence");
   BlockSigpipeOnThisThread();
   for (;;) {
     {

@@ -56,6 +56,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/thread_name.h"
 #include "http/api_handler.h"
 #include "http/errors.h"
 #include "http/reply.h"
@@ -575,6 +576,7 @@ Status ServerCore::Start() {
     shard->StartSweep();
     guards.push_back(asio::make_work_guard(shard->ioc));
     threads.emplace_back([&ioc = shard->ioc, index = shard->index] {
+      NameThisThread("fc-http-" + std::to_string(index));
       // Why the loop: an exception escaping a handler must not end the thread
       // (the session that threw is gone; the others carry on).
       while (true) {

@@ -35,6 +35,8 @@
 #include <optional>
 #include <thread>
 
+#include "core/thread_name.h"
+
 namespace firstcome {
 namespace {
 
@@ -515,7 +517,8 @@ Result<LoadReport> RunLoad(const LoadOptions& options) {
   int running = options.threads;
   std::vector<std::thread> threads;
   for (auto& w : workers) {
-    threads.emplace_back([&, worker = w.get()] {
+    threads.emplace_back([&, worker = w.get(), index = threads.size()] {
+      NameThisThread("fc-load-" + std::to_string(index));
       worker->Run();
       std::lock_guard lock(mu);
       --running;

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "core/durations.h"
+#include "core/thread_name.h"
 #include "log/kafka_client.h"
 #include "log/kafka_reader.h"
 #include "log/kafka_record.h"
@@ -337,6 +338,7 @@ class KafkaLog : public Log {
   }
 
   void PollLoop() {
+    NameThisThread("fc-kafka-poll");
     for (;;) {
       {
         std::lock_guard lock(monitor_mu_);
@@ -350,6 +352,7 @@ class KafkaLog : public Log {
   // and for as long as that is confirmed, asks every so often whether one
   // answers: the producer itself says nothing when a connection comes up again.
   void MonitorLoop() {
+    NameThisThread("fc-kafka-mon");
     std::unique_lock lock(monitor_mu_);
     while (!stopping_) {
       monitor_cv_.wait_for(lock, milliseconds(250));

@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/thread_name.h"
 #include "sqlite/sqlite_connection.h"
 
 namespace firstcome {
@@ -362,6 +363,7 @@ class SqliteLog final : public Log {
   };
 
   void WriterLoop() {
+    NameThisThread("fc-log-writer");
     std::vector<Pending> batch;
     for (;;) {
       // Worth waiting for: appends arrive concurrently, but not so fast that
@@ -398,6 +400,7 @@ class SqliteLog final : public Log {
   }
 
   void CheckpointLoop() {
+    NameThisThread("fc-log-ckpt");
     std::unique_lock lock(mu_);
     while (!stopping_) {
       checkpoint_cv_.wait_for(lock, kCheckpointEvery);

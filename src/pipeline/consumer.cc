@@ -6,6 +6,8 @@
 
 #include <algorithm>
 
+#include "core/thread_name.h"
+
 namespace firstcome {
 
 namespace {
@@ -155,6 +157,7 @@ Result<std::size_t> Consumer::RunOnce() {
 }
 
 void Consumer::Loop() {
+  NameThisThread("fc-consumer");
   // Background work yields the CPU to the API: on a small machine a batch
   // insert must not delay the answers of a burst (Linux: nice is per thread).
   // Failing to lower the priority only costs latency, so the result is ignored.

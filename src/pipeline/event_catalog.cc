@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/thread_name.h"
+
 namespace firstcome {
 
 EventCatalog::EventCatalog(Store& store, CatalogOptions options)
@@ -26,6 +28,7 @@ void EventCatalog::Stop() {
 }
 
 void EventCatalog::RefreshLoop() {
+  NameThisThread("fc-catalog");
   bool failing = false;
   std::unique_lock lock(thread_mu_);
   while (!stop_cv_.wait_for(lock, options_.refresh_interval, [this] { return stopping_; })) {

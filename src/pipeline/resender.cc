@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/thread_name.h"
 #include "pipeline/append_all.h"
 
 namespace firstcome {
@@ -53,6 +54,7 @@ void Resender::Stop(std::chrono::milliseconds grace) {
 }
 
 void Resender::Loop() {
+  NameThisThread("fc-resender");
   auto backoff = options_.first_backoff;
   std::unique_lock lock(mu_);
   for (;;) {

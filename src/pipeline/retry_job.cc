@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/thread_name.h"
+
 namespace firstcome {
 
 RetryJob::RetryJob(Store& store, RetryOptions options) : store_(store), options_(options) {}
@@ -13,6 +15,7 @@ RetryJob::~RetryJob() { Stop(); }
 
 void RetryJob::Start() {
   thread_ = std::thread([this] {
+    NameThisThread("fc-retry");
     std::unique_lock lock(mu_);
     while (!cv_.wait_for(lock, options_.interval, [this] { return stopping_; })) {
       lock.unlock();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/thread_name.h"
 #include "pipeline/append_all.h"
 
 namespace firstcome {
@@ -58,6 +59,7 @@ void Settler::Stop() {
 }
 
 void Settler::Loop() {
+  NameThisThread("fc-settler");
   std::unique_lock lock(mu_);
   while (!cv_.wait_for(lock, interval(), [this] { return stopping_; })) {
     lock.unlock();
