@@ -5,35 +5,29 @@
 
 #include <array>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace firstcome {
 namespace {
 
-std::string NameOf(pthread_t thread) {
-  std::array<char, 16> name{};
-  EXPECT_EQ(pthread_getname_np(thread, name.data(), name.size()), 0);
-  return name.data();
-}
-
-TEST(ThreadName, NamesTheCallingThread) {
-  std::string seen;
+// The name a new thread has after NameThisThread(name), as Linux keeps it.
+std::string NameKept(std::string_view name) {
+  std::array<char, 16> kept{};
+  int rc = -1;
   std::thread t([&] {
-    NameThisThread("fc-consumer");
-    seen = NameOf(pthread_self());
+    NameThisThread(name);
+    rc = pthread_getname_np(pthread_self(), kept.data(), kept.size());
   });
   t.join();
-  EXPECT_EQ(seen, "fc-consumer");
+  EXPECT_EQ(rc, 0);
+  return kept.data();
 }
+
+TEST(ThreadName, NamesTheCallingThread) { EXPECT_EQ(NameKept("fc-consumer"), "fc-consumer"); }
 
 TEST(ThreadName, CutsANameToTheFifteenBytesLinuxKeeps) {
-  std::string seen;
-  std::thread t([&] {
-    NameThisThread("fc-a-name-longer-than-fifteen");
-    seen = NameOf(pthread_self());
-  });
-  t.join();
-  EXPECT_EQ(seen, "fc-a-name-longe");
+  EXPECT_EQ(NameKept("fc-a-name-longer-than-fifteen"), "fc-a-name-longe");
 }
 
 }  // namespace
