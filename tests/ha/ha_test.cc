@@ -61,7 +61,7 @@ class FailoverLines {
     // Sentinel's events (https://redis.io/docs/management/sentinel/, "Sentinel
     // API": +sdown, +odown, +try-failover, +elected-leader, -failover-abort-*,
     // +switch-master...) and Firstcome's fence.
-    static const char* const kWanted[] = {"sdown",        "odown",         "try-failover",
+    static const char* const kWanted[] = {"sdown",          "odown",          "try-failover",
                                           "elected-leader", "failover-abort", "failover-state",
                                           "promoted",       "switch-master",  "failover-end",
                                           "redis primary",  "failover fence"};
