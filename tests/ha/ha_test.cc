@@ -141,6 +141,10 @@ class Prober {
       }
     });
   }
+  // A failed assertion returns before Stop(): the thread must still end.
+  ~Prober() {
+    if (thread_.joinable()) Stop();
+  }
   ProbeLog Stop() {
     stop_ = true;
     thread_.join();
