@@ -10,7 +10,6 @@
 // paused (503s, or answers held up).
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <csignal>
 #include <fstream>
 #include <map>
@@ -128,33 +127,30 @@ struct ProbeLog {
 };
 
 // Issues coupons of `event` to fresh users every 20 ms, alternating between
-// the API processes, until stopped.
+// the API processes, until stopped (a std::jthread: a failed assertion that
+// returns before Stop() still stops and joins it).
 class Prober {
  public:
   Prober(std::vector<int> ports, std::string event) {
-    thread_ = std::thread([this, ports = std::move(ports), event = std::move(event)] {
-      for (int n = 0; !stop_; ++n) {
-        const ApiEndpoint api{.port = ports[n % ports.size()]};
-        const int status = Issue(api, event, "probe-" + std::to_string(n)).status;
-        log_.answers.emplace_back(Clock::now(), status);
-        std::this_thread::sleep_for(milliseconds(20));
-      }
-    });
-  }
-  // A failed assertion returns before Stop(): the thread must still end.
-  ~Prober() {
-    if (thread_.joinable()) Stop();
+    thread_ = std::jthread(
+        [this, ports = std::move(ports), event = std::move(event)](std::stop_token stop) {
+          for (int n = 0; !stop.stop_requested(); ++n) {
+            const ApiEndpoint api{.port = ports[n % ports.size()]};
+            const int status = Issue(api, event, "probe-" + std::to_string(n)).status;
+            log_.answers.emplace_back(Clock::now(), status);
+            std::this_thread::sleep_for(milliseconds(20));
+          }
+        });
   }
   ProbeLog Stop() {
-    stop_ = true;
+    thread_.request_stop();
     thread_.join();
     return log_;
   }
 
  private:
-  std::atomic<bool> stop_{false};
   ProbeLog log_;
-  std::thread thread_;
+  std::jthread thread_;
 };
 
 class HighAvailability : public ::testing::Test {
@@ -243,7 +239,7 @@ class HighAvailability : public ::testing::Test {
     load.give_up_after = std::chrono::seconds(120);
     Prober prober({api1, api2}, event + "-probe");
     Result<LoadReport> report = Status::Internal("not run");
-    std::thread burst([&] { report = RunLoad(load); });
+    std::jthread burst([&] { report = RunLoad(load); });  // joined if an assertion returns
     ASSERT_TRUE(WaitForFieldAtLeast(a, event, "issued", kTotal * 3 / 10, std::chrono::seconds(60)));
     const std::int64_t issued_at_fault = Field(GetEvent(a, event), "issued");
     FailoverLines failover;
