@@ -142,7 +142,16 @@ TEST(MemoryGateTest, ManyThreadsAdmitExactlyTotalDenseSeqs) {
   constexpr std::int64_t kTotal = 5000;
   Event ev = MakeEvent("race", kTotal, 2);
   constexpr int kThreads = 8;
-  constexpr int kUsers = 6000;  // each asks 3 times: 18000 asks per thread set
+  // Fewer users than coupons, so every verdict comes whatever the threads'
+  // interleaving: a user's asks are serialized by its shard's lock, so one
+  // asked before the sell-out is admitted, and its second admission is its
+  // second ask; 5,000 coupons over 3,000 users leave at least 2,000 holding
+  // two, whose later asks hear already_issued, and at least 1,000 holding
+  // fewer, whose asks after the sell-out hear sold_out. (With more users
+  // than coupons, threads in step could sell out before anyone asked twice:
+  // no already_issued, which a TSan run once saw.)
+  constexpr int kUsers = 3000;
+  static_assert(kUsers < kTotal && kUsers * 2 > kTotal);
   std::mutex mu;
   std::vector<std::int64_t> seqs;
   std::map<std::string, int> per_user;
@@ -151,9 +160,10 @@ TEST(MemoryGateTest, ManyThreadsAdmitExactlyTotalDenseSeqs) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int round = 0; round < 3; ++round) {
-        for (int u = t; u < kUsers * kThreads; u += kThreads) {
-          // Users overlap between threads: user u%kUsers is asked by several.
-          std::string user = Name("u-", u % kUsers);
+        // Every thread asks every user once a round, each from its own
+        // starting point: a user's asks come from all the threads.
+        for (int i = 0; i < kUsers; ++i) {
+          std::string user = Name("u-", (i + t * kUsers / kThreads) % kUsers);
           gate->Admit(ev, user, [&](Result<Admission> r) {
             ASSERT_TRUE(r.ok());
             if (r->verdict == AdmitVerdict::kAdmitted) {
