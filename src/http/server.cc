@@ -31,6 +31,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -54,6 +55,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "core/thread_name.h"
@@ -202,9 +204,10 @@ struct Shard {
   std::vector<std::shared_ptr<Session>> late;  // the sweep's, kept for its capacity
   // Declared last: destroyed first, so handlers it still holds (and the
   // sessions they keep alive) go while the registry above is still valid.
-  // Why no locking of socket operations: every read, write and close of a
-  // session's socket runs on this shard's one thread (the acceptor's thread
-  // only registers a new socket, which stays locked, and hands it over).
+  // Why no locking of socket operations: every registration, read, write
+  // and close of a session's socket runs on this shard's one thread. The
+  // acceptor (shards[0]) accepts on its own io_context and hands another
+  // shard the descriptor, which that shard registers itself (HandOver).
   asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::optional<Timer> sweep;  // destroyed before ioc
 };
@@ -223,6 +226,13 @@ class ServerCore {
   void Stop(std::chrono::milliseconds drain);
   void DoAccept();
   void OnAccept(beast::error_code ec, Socket socket, Shard& shard);
+  // Starts a session for `socket` (accepted on shards[0]) on `shard`'s thread.
+  void HandOver(Socket socket, Shard& shard, const asio::ip::address& peer);
+  // A connection counted in by OnAccept ended (its session, or before one).
+  void ConnectionEnded() {
+    metrics.ConnectionClosed();
+    connections.fetch_sub(1, std::memory_order_acq_rel);
+  }
   // Posts `fn(session)` to the thread of every live session.
   template <class Fn>
   void ForEachSession(Fn fn);
@@ -245,6 +255,7 @@ class ServerCore {
   std::vector<std::unique_ptr<Shard>> shards;
   std::optional<asio::thread_pool> blocking;  // after shards: destroyed before them
   std::optional<tcp::acceptor> acceptor;      // lives on shards[0]
+  tcp protocol = tcp::v4();                   // the acceptor's
   std::optional<asio::steady_timer> accept_retry;
   std::size_t next_shard = 0;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
@@ -267,8 +278,7 @@ class Session : public std::enable_shared_from_this<Session> {
       std::lock_guard lock(shard_.mu);
       shard_.sessions.erase(this);
     }
-    server_.metrics.ConnectionClosed();
-    server_.connections.fetch_sub(1, std::memory_order_acq_rel);
+    server_.ConnectionEnded();
   }
 
   // On the shard's thread.
@@ -570,6 +580,7 @@ Status ServerCore::Start() {
                                std::to_string(options.port) + ": " + ec.message());
   }
   port = acceptor->local_endpoint().port();
+  protocol = endpoint.protocol();
   accept_retry.emplace(shards[0]->ioc);
   blocking.emplace(static_cast<std::size_t>(std::max(1, options.blocking_threads)));
   for (auto& shard : shards) {
@@ -597,7 +608,8 @@ Status ServerCore::Start() {
 void ServerCore::DoAccept() {
   Shard& target = *shards[next_shard];
   next_shard = (next_shard + 1) % shards.size();
-  acceptor->async_accept(target.ioc, [this, &target](beast::error_code ec, Socket socket) {
+  // Accepted on the acceptor's own io_context; HandOver gives it to `target`.
+  acceptor->async_accept(shards[0]->ioc, [this, &target](beast::error_code ec, Socket socket) {
     OnAccept(ec, std::move(socket), target);
   });
 }
@@ -633,9 +645,58 @@ void ServerCore::OnAccept(beast::error_code ec, Socket socket, Shard& shard) {
   // An unknown peer (the call failed) is the unspecified address: neither
   // loopback nor a trusted proxy.
   const asio::ip::address peer = ec ? asio::ip::address() : remote.address();
-  auto session = std::make_shared<Session>(*this, shard, std::move(socket), peer);
-  asio::post(shard.ioc, [session = std::move(session)] { session->Start(); });
+  HandOver(std::move(socket), shard, peer);
   DoAccept();
+}
+
+// An accepted connection's descriptor on its way to another shard: closed,
+// and counted off like a session that ends, should it never be adopted (a
+// failed assign, or the handler destroyed unrun at shutdown).
+class InTransit {
+ public:
+  InTransit(ServerCore& server, int fd) : server_(server), fd_(fd) {}
+  InTransit(InTransit&& other) noexcept
+      : server_(other.server_), fd_(std::exchange(other.fd_, -1)) {}
+  InTransit& operator=(InTransit&&) = delete;
+  ~InTransit() {
+    if (fd_ < 0) return;
+    ::close(fd_);
+    server_.ConnectionEnded();
+  }
+  int fd() const { return fd_; }
+  void Adopted() { fd_ = -1; }
+
+ private:
+  ServerCore& server_;
+  int fd_;
+};
+
+// Why a descriptor and not the socket: the shards' io_contexts run without
+// reactor I/O locks (UNSAFE_IO), so a socket must be registered with a
+// reactor on that reactor's own thread. Accepting straight into another
+// shard's io_context (async_accept(target.ioc)) registered it from the
+// acceptor's thread, writing a pooled descriptor state the target's thread
+// could still read: a data race ThreadSanitizer caught under race_test. A
+// connection for another shard costs two epoll_ctl calls more (registered
+// with the acceptor's reactor, then released); its requests nothing more.
+void ServerCore::HandOver(Socket socket, Shard& shard, const asio::ip::address& peer) {
+  if (&shard == shards[0].get()) {
+    auto session = std::make_shared<Session>(*this, shard, std::move(socket), peer);
+    asio::post(shard.ioc, [session = std::move(session)] { session->Start(); });
+    return;
+  }
+  beast::error_code ec;
+  const int raw = socket.release(ec);
+  if (ec) return ConnectionEnded();  // `socket` still owns the descriptor and closes it
+  InTransit fd(*this, raw);
+  asio::post(shard.ioc, [this, &shard, peer, fd = std::move(fd)]() mutable {
+    Socket adopted(shard.ioc);
+    beast::error_code e;
+    adopted.assign(protocol, fd.fd(), e);
+    if (e) return;
+    fd.Adopted();
+    std::make_shared<Session>(*this, shard, std::move(adopted), peer)->Start();
+  });
 }
 
 template <class Fn>
